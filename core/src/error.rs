@@ -1,0 +1,32 @@
+//! The error type of the core: stable codes the surfaces map to their shapes.
+
+/// What went wrong, in terms a surface can map to a status and a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type CoreResult<T> = Result<T, CoreError>;
+
+impl CoreError {
+    /// The stable snake_case code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::Invalid(_) => "invalid_input",
+            CoreError::NotFound => "not_found",
+            CoreError::Conflict(_) => "conflict",
+            CoreError::Database(_) | CoreError::Migrate(_) | CoreError::Internal(_) => "internal",
+        }
+    }
+}
