@@ -1,0 +1,81 @@
+//! Mooring's portals: the admin portal (`/admin`), the customer portal
+//! (`/portal`) and sign-in (`/login`).
+//!
+//! Leptos in islands mode: every page renders on the server; only the
+//! `#[island]` components in [`components::islands`] hydrate in the browser.
+//! Server functions are thin: they read state from context and call
+//! `mooring-core` (only compiled with the `ssr` feature).
+
+pub mod components;
+pub mod pages;
+pub mod server;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::{
+    components::{ParentRoute, Route, Router, Routes},
+    path, SsrMode,
+};
+
+use components::layout::{AdminLayout, PortalLayout};
+use pages::{
+    admin::{AdminDashboard, AdminSystem},
+    home::Home,
+    login::LoginPage,
+    not_found::NotFound,
+    portal::PortalOverview,
+};
+
+/// The URL prefix of server functions. `/api` belongs to the JSON API surfaces.
+pub const SERVER_FN_PREFIX: &str = "/_fn";
+
+/// The HTML document around every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="stylesheet" href="/pkg/mooring.css"/>
+                <link rel="icon" href="data:,"/>
+                <HydrationScripts options islands=true/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The routes of both portals.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title formatter=|page: String| if page.is_empty() { "Mooring".to_string() } else { format!("{page} · Mooring") }/>
+        <Router>
+            <Routes fallback=NotFound>
+                // Async: the whole page is rendered before it is sent, so it is
+                // complete without JavaScript (no out-of-order streaming).
+                <Route path=path!("/") view=Home ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("/admin") view=AdminLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=AdminDashboard ssr=SsrMode::Async/>
+                    <Route path=path!("system") view=AdminSystem ssr=SsrMode::Async/>
+                </ParentRoute>
+                <ParentRoute path=path!("/portal") view=PortalLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=PortalOverview ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// Called once by the WASM entry point (`frontend/`) before islands hydrate.
+#[cfg(feature = "hydrate")]
+pub fn init_hydrate() {
+    leptos::mount::hydrate_islands();
+}

@@ -148,7 +148,9 @@ impl Db {
         if one == 1 {
             Ok(())
         } else {
-            Err(CoreError::Internal("database answered SELECT 1 wrongly".into()))
+            Err(CoreError::Internal(
+                "database answered SELECT 1 wrongly".into(),
+            ))
         }
     }
 

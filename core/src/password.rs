@@ -81,11 +81,15 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {
-        let h = hash(SecretString::from("correct horse battery")).await.unwrap();
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify(SecretString::from("correct horse battery"), h.clone())
+        let h = hash(SecretString::from("correct horse battery"))
             .await
-            .unwrap());
+            .unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(
+            verify(SecretString::from("correct horse battery"), h.clone())
+                .await
+                .unwrap()
+        );
         assert!(!verify(SecretString::from("wrong horse battery"), h)
             .await
             .unwrap());

@@ -126,7 +126,10 @@ mod tests {
     #[test]
     fn database_name_is_replaced() {
         assert_eq!(
-            super::replace_database("postgres://me@127.0.0.1:5432/postgres?sslmode=disable", "t1"),
+            super::replace_database(
+                "postgres://me@127.0.0.1:5432/postgres?sslmode=disable",
+                "t1"
+            ),
             "postgres://me@127.0.0.1:5432/t1?sslmode=disable"
         );
     }

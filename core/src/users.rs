@@ -31,7 +31,10 @@ pub fn normalize_email(raw: &str) -> CoreResult<String> {
     if valid {
         Ok(email)
     } else {
-        Err(CoreError::Invalid(format!("'{}' is not an email address", raw.trim())))
+        Err(CoreError::Invalid(format!(
+            "'{}' is not an email address",
+            raw.trim()
+        )))
     }
 }
 
@@ -113,9 +116,17 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email("  Admin@Example.COM ").unwrap(), "admin@example.com");
-        assert_eq!(normalize_email("admin@localhost").unwrap(), "admin@localhost");
-        for bad in ["", "a", "a@", "@b.c", "a b@c.d", "a@b", "a@.b", "a@b.", "a@@b.c"] {
+        assert_eq!(
+            normalize_email("  Admin@Example.COM ").unwrap(),
+            "admin@example.com"
+        );
+        assert_eq!(
+            normalize_email("admin@localhost").unwrap(),
+            "admin@localhost"
+        );
+        for bad in [
+            "", "a", "a@", "@b.c", "a b@c.d", "a@b", "a@.b", "a@b.", "a@@b.c",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad} accepted");
         }
     }

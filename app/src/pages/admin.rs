@@ -1,0 +1,96 @@
+//! `/admin`: the operator portal.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::server::{system_status, SystemReport};
+
+fn uptime(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[component]
+fn StatusCards(status: SystemReport) -> impl IntoView {
+    let db_class = format!("badge state-{}", status.database_state.replace(' ', "-"));
+    view! {
+        <div class="cards">
+            <article class="card stat" data-testid="db-status">
+                <h2>"Database"</h2>
+                <p class="stat-value"><span class=db_class>{status.database_state.clone()}</span></p>
+                <p class="muted">{format!("{} · {} ms", status.database_backend, status.database_latency_ms)}</p>
+            </article>
+            <article class="card stat">
+                <h2>"Schema"</h2>
+                <p class="stat-value">{if status.schema_up_to_date { "Up to date" } else { "Migrations pending" }}</p>
+                <p class="muted">{status.schema_version.map(|v| format!("version {v}")).unwrap_or_else(|| "no migrations applied".into())}</p>
+            </article>
+            <article class="card stat">
+                <h2>"Mooring"</h2>
+                <p class="stat-value">{format!("v{}", status.version)}</p>
+                <p class="muted">{format!("up {}", uptime(status.uptime_seconds))}</p>
+            </article>
+        </div>
+    }
+}
+
+#[component]
+pub fn AdminDashboard() -> impl IntoView {
+    let status = Resource::new_blocking(|| (), |_| system_status());
+    view! {
+        <Title text="Dashboard"/>
+        <h1>"Dashboard"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Checking the system…"</p> }>
+            {move || Suspend::new(async move {
+                match status.await {
+                    Ok(s) => view! { <StatusCards status=s/> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{format!("Could not read the system status: {e}")}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn AdminSystem() -> impl IntoView {
+    let status = Resource::new_blocking(|| (), |_| system_status());
+    view! {
+        <Title text="System"/>
+        <h1>"System"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Checking the system…"</p> }>
+            {move || Suspend::new(async move {
+                match status.await {
+                    Ok(s) => view! {
+                        <table class="table kv">
+                            <tbody>
+                                <tr><th scope="row">"Version"</th><td>{s.version.clone()}</td></tr>
+                                <tr><th scope="row">"Database backend"</th><td>{s.database_backend.clone()}</td></tr>
+                                <tr><th scope="row">"Database state"</th><td>{s.database_state.clone()}</td></tr>
+                                <tr><th scope="row">"Round trip"</th><td>{format!("{} ms", s.database_latency_ms)}</td></tr>
+                                <tr><th scope="row">"Schema version"</th><td>{s.schema_version.map(|v| v.to_string()).unwrap_or_else(|| "none".into())}</td></tr>
+                                <tr><th scope="row">"Uptime"</th><td>{uptime(s.uptime_seconds)}</td></tr>
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{format!("Could not read the system status: {e}")}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uptime_is_compact() {
+        assert_eq!(super::uptime(5), "5s");
+        assert_eq!(super::uptime(65), "1m 5s");
+        assert_eq!(super::uptime(3_700), "1h 1m");
+        assert_eq!(super::uptime(90_000), "1d 1h");
+    }
+}

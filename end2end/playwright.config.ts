@@ -1,0 +1,58 @@
+// Browser tests of Mooring's portals. Playwright drives Debian's Chromium
+// (never a downloaded browser) against a real `mooring serve` on SQLite that
+// this config starts on loopback with a fresh data directory.
+import { defineConfig } from "@playwright/test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const port = Number(process.env.MOORING_E2E_PORT ?? 18931);
+const baseURL = `http://127.0.0.1:${port}`;
+const bin = process.env.MOORING_BIN ?? resolve(__dirname, "../target/debug/mooring");
+const dataDir = process.env.MOORING_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "mooring-e2e-"));
+const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+const launchOptions = {
+  executablePath: chromium,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};
+const desktop = { viewport: { width: 1280, height: 800 } };
+const mobile = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  retries: 0,
+  workers: 2,
+  reporter: [["list"]],
+  use: { baseURL, launchOptions, trace: "off" },
+  projects: [
+    { name: "desktop-js", use: { ...desktop, javaScriptEnabled: true } },
+    { name: "desktop-nojs", use: { ...desktop, javaScriptEnabled: false } },
+    { name: "mobile-js", use: { ...mobile, javaScriptEnabled: true } },
+    { name: "mobile-nojs", use: { ...mobile, javaScriptEnabled: false } },
+  ],
+  webServer: {
+    command: `${bin} serve`,
+    url: `${baseURL}/health`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: {
+      MOORING_BIND: `127.0.0.1:${port}`,
+      MOORING_DATA_DIR: dataDir,
+      MOORING_ADMIN_EMAIL: "admin@e2e.test",
+      MOORING_ADMIN_PASSWORD: "e2e admin password",
+      ...(process.env.MOORING_SITE_DIR ? { MOORING_SITE_DIR: process.env.MOORING_SITE_DIR } : {}),
+    },
+  },
+});

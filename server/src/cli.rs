@@ -1,0 +1,255 @@
+//! The command line: `serve` (default), `migrate`, `admin create`, `openapi`.
+
+use std::{
+    io::{BufRead, Write},
+    path::PathBuf,
+    process::ExitCode,
+    sync::Arc,
+    time::Instant,
+};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use leptos::prelude::LeptosOptions;
+use mooring_core::{db::DbOptions, users, Db};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{assets, config::Config, contracts::Contract, http, state::AppState, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mooring",
+    version,
+    about = "Mooring: hosting, billing and operations"
+)]
+struct Cli {
+    /// Configuration file (default: ./mooring.toml when it exists).
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: portals, APIs and background work (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage operator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Print a surface's OpenAPI contract.
+    Openapi {
+        /// Which surface.
+        #[arg(value_enum)]
+        surface: Contract,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create the platform admin, or reset its password if the account exists.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi { surface }) = &cli.command {
+        print!("{}", surface.yaml());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Admin {
+                command:
+                    AdminCommand::Create {
+                        email,
+                        password_stdin,
+                    },
+            } => admin_create(config, email, password_stdin).await,
+            Command::Openapi { .. } => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(
+        config.database_url().expose_secret(),
+        DbOptions {
+            max_connections: config.db_max_connections,
+            ..DbOptions::default()
+        },
+    )
+    .await
+    .context("cannot open the database")?;
+    db.migrate().await.context("cannot apply migrations")?;
+    Ok(db)
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    let status = db.migration_status().await?;
+    println!(
+        "database ({}) is at migration {}",
+        db.backend().name(),
+        status.latest_applied.unwrap_or_default()
+    );
+    db.close().await;
+    Ok(())
+}
+
+async fn admin_create(config: Config, email: String, password_stdin: bool) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        (
+            SecretString::from(line.trim_end_matches(['\r', '\n']).to_string()),
+            false,
+        )
+    } else {
+        (mooring_core::password::generate(20), true)
+    };
+    let outcome = users::ensure_admin(&db, &email, password.clone()).await?;
+    let verb = match outcome {
+        users::AdminOutcome::Created { .. } => "created",
+        users::AdminOutcome::Reset { .. } => "reset the password of",
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{verb} platform admin {}",
+        users::normalize_email(&email)?
+    )?;
+    if generated {
+        writeln!(out, "password (shown once): {}", password.expose_secret())?;
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// The first admin on a fresh database, so a default install is never open.
+async fn bootstrap_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
+    if users::count(db).await? > 0 {
+        return Ok(());
+    }
+    let email = config
+        .admin_email
+        .clone()
+        .unwrap_or_else(|| "admin@localhost".into());
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (mooring_core::password::generate(20), true),
+    };
+    users::ensure_admin(db, &email, password.clone())
+        .await
+        .context("cannot create the first admin")?;
+    println!("Created the first admin: {email}");
+    if generated {
+        println!(
+            "  password (shown once, change it after signing in): {}",
+            password.expose_secret()
+        );
+    }
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let _ = config.master_key().context("master key")?;
+    let db = open_db(&config).await?;
+    bootstrap_admin(&config, &db).await?;
+    let site_dir = assets::find_site_dir(config.site_dir.as_deref());
+    let site_root = match &site_dir {
+        Some(d) => d.display().to_string(),
+        None => {
+            tracing::warn!(
+                searched = ?assets::candidates(config.site_dir.as_deref()),
+                "no built site (pkg/) found: pages render, but nothing hydrates; run `./x build` or set MOORING_SITE_DIR"
+            );
+            ".".to_string()
+        }
+    };
+    let leptos = LeptosOptions::builder()
+        .output_name(assets::OUTPUT_NAME)
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .site_addr(config.bind)
+        .build();
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        db: db.clone(),
+        config: Arc::new(config),
+        leptos,
+        started: Instant::now(),
+    };
+    let url = format!("http://{addr}");
+    println!("Mooring is running at {url}  (sign in at {url}/login; Ctrl-C stops it)");
+    tracing::info!(%addr, backend = db.backend().name(), "listening");
+    http::launch(listener, http::app(state), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    db.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

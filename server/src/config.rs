@@ -1,0 +1,280 @@
+//! Configuration: one typed struct from defaults, then an optional
+//! `mooring.toml`, then `MOORING_*` environment variables (and `DATABASE_URL`).
+//! Secrets are `secrecy` types, so `Debug` and logs never show them.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    providers::{Env, Format, Toml},
+    Figment,
+};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything `mooring` can be told. Field names are the lower-case form of
+/// the environment variables (`MOORING_DATA_DIR` → `data_dir`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listen address (`MOORING_BIND`).
+    pub bind: SocketAddr,
+    /// Where Mooring keeps its files: the SQLite database, the master key (`MOORING_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...` (`DATABASE_URL` or `MOORING_DATABASE_URL`);
+    /// defaults to SQLite under the data directory.
+    pub database_url: Option<SecretString>,
+    /// 32 bytes as 64 hex digits; encrypts stored secrets (`MOORING_MASTER_KEY`).
+    /// Generated into the data directory on first start when unset.
+    pub master_key: Option<SecretString>,
+    /// Where the built site (`pkg/` with WASM, JS, CSS) is (`MOORING_SITE_DIR`).
+    /// Found next to the binary or in the build tree when unset.
+    pub site_dir: Option<PathBuf>,
+    /// The URL users reach Mooring at, for links in emails (`MOORING_PUBLIC_URL`).
+    pub public_url: Option<String>,
+    /// `text` or `json` (`MOORING_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes (`MOORING_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Largest number of database connections (`MOORING_DB_MAX_CONNECTIONS`).
+    pub db_max_connections: u32,
+    /// Email of the first admin, created when the database has no account
+    /// (`MOORING_ADMIN_EMAIL`, default `admin@localhost`).
+    pub admin_email: Option<String>,
+    /// Password of that first admin (`MOORING_ADMIN_PASSWORD`); generated and
+    /// printed once when unset.
+    pub admin_password: Option<SecretString>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            master_key: None,
+            site_dir: None,
+            public_url: None,
+            log_format: LogFormat::Text,
+            max_body_bytes: 1024 * 1024,
+            db_max_connections: 16,
+            admin_email: None,
+            admin_password: None,
+        }
+    }
+}
+
+/// Environment variables that belong to tooling, not to this struct.
+const IGNORED_ENV: &[&str] = &["test_pg_url", "config", "log"];
+
+impl Config {
+    /// Load: defaults, then `file` (or `./mooring.toml` if it exists, or the
+    /// file `MOORING_CONFIG` names), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("MOORING_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                let p = PathBuf::from("mooring.toml");
+                p.exists().then_some(p)
+            });
+        let mut fig = Figment::new();
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(figment::Error::from(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig = fig
+            .merge(Env::prefixed("MOORING_").filter(|k| !IGNORED_ENV.contains(&k.as_str())))
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        fig.extract()
+    }
+
+    /// The database URL in force: the configured one or SQLite in the data dir.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => SecretString::from(format!(
+                "sqlite://{}",
+                self.data_dir.join("mooring.db").display()
+            )),
+        }
+    }
+
+    /// The master key: configured, or read from (or first written to) the data dir.
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Some(k) = &self.master_key {
+            return MasterKey::from_hex(k.expose_secret())
+                .map_err(|e| anyhow::anyhow!("MOORING_MASTER_KEY: {e}"));
+        }
+        let path = self.data_dir.join("master.key");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            return MasterKey::from_hex(text.trim())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let key: [u8; 32] = rand::random();
+        write_private(&path, &hex::encode(key))?;
+        tracing::info!(path = %path.display(), "generated a new master key; back it up with the database");
+        Ok(MasterKey(SecretBox::new(Box::new(key))))
+    }
+}
+
+/// The key that encrypts secrets Mooring stores (SSH keys, provider credentials).
+pub struct MasterKey(SecretBox<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([REDACTED])")
+    }
+}
+
+impl MasterKey {
+    pub fn from_hex(s: &str) -> Result<MasterKey, String> {
+        let bytes = hex::decode(s.trim()).map_err(|_| "must be 64 hex digits".to_string())?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "must be 64 hex digits (32 bytes)".to_string())?;
+        Ok(MasterKey(SecretBox::new(Box::new(key))))
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        self.0.expose_secret()
+    }
+}
+
+/// Write a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_then_file_then_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "mooring.toml",
+                "bind = \"127.0.0.1:9000\"\ndata_dir = \"/srv/mooring\"\nmax_body_bytes = 2048\n",
+            )?;
+            let c = Config::load(None)?;
+            assert_eq!(c.bind.port(), 9000);
+            assert_eq!(c.data_dir, PathBuf::from("/srv/mooring"));
+            assert_eq!(c.max_body_bytes, 2048);
+            assert_eq!(c.log_format, LogFormat::Text);
+            jail.set_env("MOORING_BIND", "127.0.0.1:9100");
+            jail.set_env("MOORING_LOG_FORMAT", "json");
+            jail.set_env("DATABASE_URL", "postgres://u:pw@127.0.0.1/m");
+            let c = Config::load(None)?;
+            assert_eq!(c.bind.port(), 9100);
+            assert_eq!(c.data_dir, PathBuf::from("/srv/mooring"));
+            assert_eq!(c.log_format, LogFormat::Json);
+            assert_eq!(
+                c.database_url().expose_secret(),
+                "postgres://u:pw@127.0.0.1/m"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        Jail::expect_with(|_| {
+            let c = Config::load(None)?;
+            assert_eq!(c.bind, SocketAddr::from(([127, 0, 0, 1], 8080)));
+            assert_eq!(
+                c.database_url().expose_secret(),
+                "sqlite://./data/mooring.db"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "postgres://u:hunter2secret@127.0.0.1/m");
+            jail.set_env("MOORING_MASTER_KEY", "ab".repeat(32));
+            let c = Config::load(None)?;
+            let dbg = format!("{c:?}");
+            assert!(!dbg.contains("hunter2secret"), "{dbg}");
+            assert!(!dbg.contains(&"ab".repeat(32)), "{dbg}");
+            let key = c.master_key().unwrap();
+            assert_eq!(key.bytes(), &[0xab; 32]);
+            assert_eq!(format!("{key:?}"), "MasterKey([REDACTED])");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MOORING_BIND", "not an address");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("bind"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("mooring.toml", "bnd = \"127.0.0.1:1\"\n")?;
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("bnd"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("MOORING_MASTER_KEY", "short");
+            let c = Config::load(None)?;
+            assert!(c.master_key().is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn master_key_is_generated_once_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let a = c.master_key().unwrap();
+        let b = c.master_key().unwrap();
+        assert_eq!(a.bytes(), b.bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("data/master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The HTTP side: one router for the four API surfaces and the portals.
+//!
+//! | prefix                 | surface  | contract                 |
+//! |------------------------|----------|--------------------------|
+//! | `/api`                 | mpanel + wp | contracts/mpanel.yaml, contracts/wp.yaml |
+//! | `/api/v1`, `/metrics`  | rustploy | contracts/rustploy.yaml  |
+//! | `/sites`, `/health`    | tenant   | contracts/tenant.yaml    |
+//! | everything else        | portals  | HTML (Leptos)            |
+
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod routes;
+
+use std::{future::Future, net::SocketAddr, path::PathBuf};
+
+use axum::{
+    body::Body,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{header, HeaderValue},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use mooring_app::{server::PortalContext, shell, App};
+use tokio::net::TcpListener;
+use tower_http::{
+    compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+
+use self::{
+    error::{ApiError, Surface},
+    routes::RouteTable,
+};
+use crate::state::AppState;
+
+/// Every API route of the four contracts that this build serves.
+pub fn api_routes() -> RouteTable<AppState> {
+    RouteTable::new()
+        // mpanel (contracts/mpanel.yaml)
+        .get("/api/health", health::mpanel_health)
+        .get("/api/status", health::mpanel_status)
+        .get("/api/openapi.yaml", openapi::mpanel)
+        // tenant (contracts/tenant.yaml)
+        .get("/health", health::tenant_health)
+        // rustploy (contracts/rustploy.yaml)
+        .get("/api/v1/health", health::rustploy_health)
+        .get("/api/v1/openapi.yaml", openapi::rustploy)
+}
+
+/// The whole application: API surfaces, contracts, static assets, portals.
+pub fn app(state: AppState) -> Router {
+    let portal = PortalContext {
+        db: state.db.clone(),
+        started: state.started,
+    };
+    let provide = move || provide_context(portal.clone());
+    let options = state.leptos.clone();
+    let pages = generate_route_list(App);
+    let pkg_dir = PathBuf::from(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    // No content hashes in the file names, so browsers revalidate every time.
+    let assets = Router::new()
+        .fallback_service(ServeDir::new(pkg_dir))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .layer(CompressionLayer::new());
+    let fallback_provide = provide.clone();
+    let fallback_options = options.clone();
+    Router::new()
+        .merge(api_routes().into_router())
+        .route("/openapi/{file}", get(openapi::by_name))
+        .nest("/pkg", assets)
+        .leptos_routes_with_context(&state, pages, provide, {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(move |State(_s): State<AppState>, req: Request| {
+            let provide = fallback_provide.clone();
+            let options = fallback_options.clone();
+            async move { fallback(req, provide, options).await }
+        })
+        .layer(middleware::from_fn(error::shape_errors))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Unknown paths: a JSON 404 on the API surfaces, the not-found page elsewhere.
+async fn fallback(
+    req: Request,
+    provide: impl Fn() + Clone + Send + Sync + 'static,
+    options: LeptosOptions,
+) -> Response {
+    if Surface::of(req.uri().path()) != Surface::Portal {
+        return ApiError::not_found().into_response();
+    }
+    let render =
+        leptos_axum::render_app_to_stream_with_context(provide, move || shell(options.clone()));
+    let req = req.map(Body::new);
+    render(req).await.into_response()
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves, then finish in-flight requests.
+pub async fn launch(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
