@@ -100,7 +100,11 @@ impl Config {
             fig = fig.merge(Toml::file_exact(file));
         }
         fig = fig
-            .merge(Env::prefixed("MOORING_").filter(|k| !IGNORED_ENV.contains(&k.as_str())))
+            .merge(Env::prefixed("MOORING_").filter(|k| {
+                !IGNORED_ENV
+                    .iter()
+                    .any(|i| k.as_str().eq_ignore_ascii_case(i))
+            }))
             .merge(Env::raw().only(&["DATABASE_URL"]));
         fig.extract()
     }

@@ -1,5 +1,7 @@
 //! Structured logs with `tracing`: human-readable text or JSON lines.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
 use crate::config::LogFormat;

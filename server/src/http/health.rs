@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::{extract::State, http::StatusCode, Json};
+use axum::{extract::State, Json};
 use mooring_core::health::{check_database, DependencyState};
 use serde_json::{json, Value};
 
@@ -32,17 +32,11 @@ pub async fn mpanel_health(State(state): State<AppState>) -> Result<Json<Value>,
     Ok(Json(json!({ "status": "ok", "service": "mpanel-api" })))
 }
 
-/// `GET /api/status` (mpanel): dependencies checked live.
-pub async fn mpanel_status(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// `GET /api/status` (mpanel): dependencies checked live. Always 200: it
+/// reports on the dependencies, the health routes are what load balancers ask.
+pub async fn mpanel_status(State(state): State<AppState>) -> Json<Value> {
     let db = check_database(&state.db, DB_TIMEOUT).await;
-    let status = if db.state == DependencyState::Down {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    (
-        status,
-        Json(json!({
+    Json(json!({
             "service": "mpanel-api",
             "version": mooring_core::VERSION,
             "uptimeSeconds": state.started.elapsed().as_secs(),
@@ -54,8 +48,7 @@ pub async fn mpanel_status(State(state): State<AppState>) -> (StatusCode, Json<V
                 "queue": if db.state == DependencyState::Down { DependencyState::Down } else { DependencyState::NotConfigured },
                 "proxmox": DependencyState::NotConfigured,
             },
-        })),
-    )
+    }))
 }
 
 /// `GET /health` (tenant).

@@ -72,7 +72,7 @@ pub fn app(state: AppState) -> Router {
         .layer(CompressionLayer::new());
     let fallback_provide = provide.clone();
     let fallback_options = options.clone();
-    Router::new()
+    let router = Router::new()
         .merge(api_routes().into_router())
         .route("/openapi/{file}", get(openapi::by_name))
         .nest("/pkg", assets)
@@ -84,11 +84,20 @@ pub fn app(state: AppState) -> Router {
             let provide = fallback_provide.clone();
             let options = fallback_options.clone();
             async move { fallback(req, provide, options).await }
-        })
+        });
+    surface_layers(router, state.config.max_body_bytes).with_state(state)
+}
+
+/// The layers every route sits under: errors in the surface's shape, the body
+/// size limit, request tracing.
+pub fn surface_layers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    max_body: usize,
+) -> Router<S> {
+    router
         .layer(middleware::from_fn(error::shape_errors))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// Unknown paths: a JSON 404 on the API surfaces, the not-found page elsewhere.

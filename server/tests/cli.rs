@@ -1,0 +1,214 @@
+//! The `mooring` binary as a user runs it.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn mooring(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mooring"));
+    c.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("MOORING_CONFIG")
+        .env_remove("MOORING_SITE_DIR")
+        .env("MOORING_DATA_DIR", dir.join("data"))
+        .env("MOORING_LOG", "warn");
+    c
+}
+
+#[test]
+fn openapi_prints_each_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["mpanel", "wp", "tenant", "rustploy"] {
+        let out = mooring(dir.path())
+            .args(["openapi", name])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let want = std::fs::read_to_string(format!(
+            "{}/../contracts/{name}.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "{name}");
+    }
+    let out = mooring(dir.path())
+        .args(["openapi", "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn migrate_creates_the_sqlite_database_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mooring(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("database (sqlite) is at migration"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("data/mooring.db").is_file());
+    // Again: nothing to do, same answer.
+    let out = mooring(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn admin_create_creates_then_resets_and_rejects_weak_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |stdin: &str| {
+        let mut child = mooring(dir.path())
+            .args([
+                "admin",
+                "create",
+                "--email",
+                "Ops@Example.com",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("a long enough password\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "created platform admin ops@example.com\n"
+    );
+    let out = run("another long password\n");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "reset the password of platform admin ops@example.com\n"
+    );
+    let out = run("short\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("at least 12 characters"));
+
+    // Without --password-stdin a password is generated and shown once.
+    let out = mooring(dir.path())
+        .args(["admin", "create", "--email", "second@example.com"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let pw = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once): "))
+        .expect("generated password printed");
+    assert_eq!(pw.len(), 20);
+}
+
+#[test]
+fn bad_configuration_is_reported_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mooring(dir.path())
+        .env("MOORING_BIND", "not-an-address")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("configuration") && err.to_lowercase().contains("bind"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_prints_how_to_sign_in_serves_assets_from_anywhere_and_stops_on_sigterm() {
+    let site = mooring_server::assets::find_site_dir(None)
+        .expect("the WASM bundle is not built: run `./x build` (or `./x test`, which builds it)");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = mooring(dir.path())
+        .env("MOORING_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = lines.next().expect("serve printed its URL").unwrap();
+        seen.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Mooring is running at ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let all = seen.join("\n");
+    assert!(
+        all.contains("Created the first admin: admin@localhost"),
+        "{all}"
+    );
+    assert!(all.contains("password (shown once"), "{all}");
+    assert!(dir.path().join("data/master.key").is_file());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let r = c.get(format!("{url}/health")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        // Started from a temp dir, it still finds the built site.
+        let r = c
+            .get(format!("{url}/pkg/mooring.css"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "site at {}", site.display());
+        let r = c
+            .get(format!("{url}/pkg/mooring-frontend_bg.wasm"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    });
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+
+    // A second start on the same data dir does not create another admin.
+    let out = mooring(dir.path())
+        .args(["admin", "create", "--email", "admin@localhost"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with("reset the password"));
+}
