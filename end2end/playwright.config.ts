@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 
 const port = Number(process.env.MOORING_E2E_PORT ?? 18931);
 const baseURL = `http://127.0.0.1:${port}`;
-const bin = process.env.MOORING_BIN ?? resolve(__dirname, "../target/debug/mooring");
+const bin = process.env.MOORING_E2E_BIN ?? resolve(__dirname, "../target/debug/mooring");
 const dataDir = process.env.MOORING_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "mooring-e2e-"));
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 

@@ -75,8 +75,23 @@ impl Default for Config {
     }
 }
 
-/// Environment variables that belong to tooling, not to this struct.
-const IGNORED_ENV: &[&str] = &["test_pg_url", "config", "log"];
+/// The `MOORING_*` variables that configure the server (the fields above).
+/// Others, such as `MOORING_LOG` or the test tools' `MOORING_E2E_*`, belong
+/// to other parts and are left alone.
+///
+/// Text settings are taken verbatim: figment would read `MOORING_MASTER_KEY=0012…`
+/// or an all-digit password as a number and lose or reject it.
+const ENV_TEXT_KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "master_key",
+    "site_dir",
+    "public_url",
+    "admin_email",
+    "admin_password",
+];
+/// Typed settings, parsed by figment.
+const ENV_TYPED_KEYS: &[&str] = &["bind", "log_format", "max_body_bytes", "db_max_connections"];
 
 impl Config {
     /// Load: defaults, then `file` (or `./mooring.toml` if it exists, or the
@@ -99,13 +114,15 @@ impl Config {
             }
             fig = fig.merge(Toml::file_exact(file));
         }
-        fig = fig
-            .merge(Env::prefixed("MOORING_").filter(|k| {
-                !IGNORED_ENV
-                    .iter()
-                    .any(|i| k.as_str().eq_ignore_ascii_case(i))
-            }))
-            .merge(Env::raw().only(&["DATABASE_URL"]));
+        fig = fig.merge(Env::prefixed("MOORING_").only(ENV_TYPED_KEYS));
+        for key in ENV_TEXT_KEYS {
+            if let Ok(v) = std::env::var(format!("MOORING_{}", key.to_uppercase())) {
+                fig = fig.merge((*key, v));
+            }
+        }
+        if let Ok(v) = std::env::var("DATABASE_URL") {
+            fig = fig.merge(("database_url", v));
+        }
         fig.extract()
     }
 
@@ -211,6 +228,48 @@ mod tests {
     }
 
     #[test]
+    fn every_field_can_be_set_from_the_environment_and_other_vars_are_left_alone() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MOORING_E2E_BIN", "/elsewhere");
+            jail.set_env("MOORING_LOG", "debug");
+            for (key, value) in [
+                ("BIND", "127.0.0.1:1"),
+                ("DATA_DIR", "/d"),
+                ("DATABASE_URL", "sqlite://x.db"),
+                ("MASTER_KEY", "0012"),
+                ("SITE_DIR", "/s"),
+                ("PUBLIC_URL", "https://m.example"),
+                ("LOG_FORMAT", "json"),
+                ("MAX_BODY_BYTES", "7"),
+                ("DB_MAX_CONNECTIONS", "3"),
+                ("ADMIN_EMAIL", "a@b.co"),
+                ("ADMIN_PASSWORD", "000123456789"),
+            ] {
+                let k = key.to_lowercase();
+                assert!(
+                    ENV_TEXT_KEYS.contains(&k.as_str()) || ENV_TYPED_KEYS.contains(&k.as_str()),
+                    "{key}"
+                );
+                jail.set_env(format!("MOORING_{key}"), value);
+            }
+            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 11);
+            let c = Config::load(None)?;
+            assert_eq!(c.bind.port(), 1);
+            assert_eq!(c.data_dir, PathBuf::from("/d"));
+            assert_eq!(c.database_url().expose_secret(), "sqlite://x.db");
+            assert_eq!(c.site_dir, Some(PathBuf::from("/s")));
+            assert_eq!(c.public_url.as_deref(), Some("https://m.example"));
+            assert_eq!((c.max_body_bytes, c.db_max_connections), (7, 3));
+            assert_eq!(c.admin_email.as_deref(), Some("a@b.co"));
+            // Digits stay text, leading zeros and all.
+            let text = |s: &Option<SecretString>| s.as_ref().map(|p| p.expose_secret().to_string());
+            assert_eq!(text(&c.admin_password).as_deref(), Some("000123456789"));
+            assert_eq!(text(&c.master_key).as_deref(), Some("0012"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn default_database_is_sqlite_in_the_data_dir() {
         Jail::expect_with(|_| {
             let c = Config::load(None)?;
@@ -244,7 +303,7 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("MOORING_BIND", "not an address");
             let err = Config::load(None).unwrap_err().to_string();
-            assert!(err.contains("bind"), "{err}");
+            assert!(err.contains("BIND") && err.contains("MOORING_"), "{err}");
             Ok(())
         });
         Jail::expect_with(|jail| {
