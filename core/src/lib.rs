@@ -4,10 +4,12 @@
 //! portals in other crates only parse, authorize, call into this crate and
 //! map the result.
 
+pub mod audit;
 pub mod clock;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod identity;
 pub mod password;
 pub mod users;
 

@@ -66,6 +66,16 @@ pub async fn ensure_admin(db: &Db, email: &str, pw: SecretString) -> CoreResult<
             .bind(&id)
             .execute(&mut *tx)
             .await?;
+            // A new password ends every way in the old one opened.
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(&now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
             AdminOutcome::Reset { id }
         }
         None => {

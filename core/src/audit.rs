@@ -1,0 +1,232 @@
+//! The audit trail: every mutation by anyone, append-only and hash-chained.
+//!
+//! Each event stores the hash of the one before it (`prev_hash`) and its own
+//! hash over its fields and that link, so editing or deleting any row breaks
+//! the chain from there on ([`verify`] finds where). Sequence numbers are
+//! unique: two writers racing for the same place retry, so the chain never forks.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::{clock, CoreError, CoreResult, Db};
+
+/// The hash the first event links to.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One thing that happened, before it is written.
+#[derive(Debug, Clone, Default)]
+pub struct NewEvent {
+    pub tenant_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub metadata: Value,
+    pub ip: Option<String>,
+}
+
+impl NewEvent {
+    pub fn new(action: impl Into<String>) -> NewEvent {
+        NewEvent {
+            action: action.into(),
+            metadata: Value::Object(Default::default()),
+            ..NewEvent::default()
+        }
+    }
+
+    pub fn tenant(mut self, id: impl Into<String>) -> Self {
+        self.tenant_id = Some(id.into());
+        self
+    }
+
+    pub fn actor(mut self, id: Option<String>) -> Self {
+        self.actor_id = id;
+        self
+    }
+
+    pub fn resource(mut self, kind: impl Into<String>, id: impl Into<String>) -> Self {
+        self.resource_type = Some(kind.into());
+        self.resource_id = Some(id.into());
+        self
+    }
+
+    pub fn meta(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    pub fn ip(mut self, ip: Option<String>) -> Self {
+        self.ip = ip;
+        self
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub seq: i64,
+    pub tenant_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub metadata: String,
+    pub ip: Option<String>,
+    pub created_at: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn event_hash(e: &Event) -> String {
+    let mut h = Sha256::new();
+    let parts: [&str; 11] = [
+        &e.id,
+        &e.seq.to_string(),
+        e.tenant_id.as_deref().unwrap_or(""),
+        e.actor_id.as_deref().unwrap_or(""),
+        &e.action,
+        e.resource_type.as_deref().unwrap_or(""),
+        e.resource_id.as_deref().unwrap_or(""),
+        &e.metadata,
+        e.ip.as_deref().unwrap_or(""),
+        &e.created_at,
+        &e.prev_hash,
+    ];
+    for p in parts {
+        // Length-prefixed, so no two field lists hash alike.
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Append an event to the trail.
+pub async fn record(db: &Db, ev: NewEvent) -> CoreResult<Event> {
+    let metadata = serde_json::to_string(&ev.metadata)
+        .map_err(|e| CoreError::Internal(format!("audit metadata: {e}")))?;
+    for _attempt in 0..20 {
+        let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(db.pool())
+            .await?;
+        let (seq, prev_hash) = match last {
+            Some(r) => (
+                r.try_get::<i64, _>("seq")? + 1,
+                r.try_get::<String, _>("hash")?,
+            ),
+            None => (1, GENESIS.to_string()),
+        };
+        let mut e = Event {
+            id: uuid::Uuid::new_v4().to_string(),
+            seq,
+            tenant_id: ev.tenant_id.clone(),
+            actor_id: ev.actor_id.clone(),
+            action: ev.action.clone(),
+            resource_type: ev.resource_type.clone(),
+            resource_id: ev.resource_id.clone(),
+            metadata: metadata.clone(),
+            ip: ev.ip.clone(),
+            created_at: clock::now(),
+            prev_hash,
+            hash: String::new(),
+        };
+        e.hash = event_hash(&e);
+        let inserted = sqlx::query(
+            "INSERT INTO audit_events (id, seq, tenant_id, actor_id, action, resource_type, \
+             resource_id, metadata, ip, created_at, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&e.id)
+        .bind(e.seq)
+        .bind(&e.tenant_id)
+        .bind(&e.actor_id)
+        .bind(&e.action)
+        .bind(&e.resource_type)
+        .bind(&e.resource_id)
+        .bind(&e.metadata)
+        .bind(&e.ip)
+        .bind(&e.created_at)
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
+        .execute(db.pool())
+        .await;
+        match inserted {
+            Ok(_) => return Ok(e),
+            // Another writer took this place in the chain: read the new end and retry.
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(CoreError::Internal(
+        "audit trail is too contended to append".into(),
+    ))
+}
+
+fn row_to_event(r: &sqlx::any::AnyRow) -> CoreResult<Event> {
+    Ok(Event {
+        id: r.try_get("id")?,
+        seq: r.try_get("seq")?,
+        tenant_id: r.try_get("tenant_id")?,
+        actor_id: r.try_get("actor_id")?,
+        action: r.try_get("action")?,
+        resource_type: r.try_get("resource_type")?,
+        resource_id: r.try_get("resource_id")?,
+        metadata: r.try_get("metadata")?,
+        ip: r.try_get("ip")?,
+        created_at: r.try_get("created_at")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+/// Events of one action, oldest first (for tests and the audit issue's API).
+pub async fn by_action(db: &Db, action: &str) -> CoreResult<Vec<Event>> {
+    let rows = sqlx::query("SELECT * FROM audit_events WHERE action = $1 ORDER BY seq")
+        .bind(action)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(row_to_event).collect()
+}
+
+/// Where the chain breaks, if it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Intact { events: i64 },
+    Broken { seq: i64, reason: String },
+}
+
+/// Walk the whole chain and report the first event that does not fit.
+pub async fn verify(db: &Db) -> CoreResult<Verdict> {
+    let rows = sqlx::query("SELECT * FROM audit_events ORDER BY seq")
+        .fetch_all(db.pool())
+        .await?;
+    let mut prev = GENESIS.to_string();
+    let mut expected_seq = 1;
+    for r in &rows {
+        let e = row_to_event(r)?;
+        if e.seq != expected_seq {
+            return Ok(Verdict::Broken {
+                seq: expected_seq,
+                reason: format!("event {expected_seq} is missing"),
+            });
+        }
+        if e.prev_hash != prev {
+            return Ok(Verdict::Broken {
+                seq: e.seq,
+                reason: "does not link to the event before it".into(),
+            });
+        }
+        if event_hash(&e) != e.hash {
+            return Ok(Verdict::Broken {
+                seq: e.seq,
+                reason: "its contents were changed".into(),
+            });
+        }
+        prev = e.hash;
+        expected_seq += 1;
+    }
+    Ok(Verdict::Intact {
+        events: expected_seq - 1,
+    })
+}

@@ -1,0 +1,144 @@
+//! Browser sessions in the control-plane database (both backends), for
+//! `tower-sessions`.
+//!
+//! Rows are keyed by the SHA-256 of the session id, so a copy of the table
+//! does not hand out live cookies. The signed-in user's id is kept in its own
+//! column so all sessions of a user can be ended at once.
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use tower_sessions_core::{
+    session::{Id, Record},
+    session_store::{Error, Result},
+    SessionStore,
+};
+
+use crate::{clock, CoreResult, Db};
+
+/// The key in session data holding the signed-in user's id.
+pub const USER_KEY: &str = "user_id";
+/// The key holding when the user signed in (RFC 3339), for the absolute timeout.
+pub const SIGNED_IN_AT_KEY: &str = "signed_in_at";
+
+/// A `tower-sessions` store on [`Db`].
+#[derive(Debug, Clone)]
+pub struct SqlSessionStore {
+    db: Db,
+}
+
+impl SqlSessionStore {
+    pub fn new(db: Db) -> Self {
+        SqlSessionStore { db }
+    }
+}
+
+fn key(id: &Id) -> String {
+    hex::encode(Sha256::digest(id.to_string().as_bytes()))
+}
+
+fn backend(e: impl std::fmt::Display) -> Error {
+    Error::Backend(e.to_string())
+}
+
+fn user_of(record: &Record) -> Option<String> {
+    record
+        .data
+        .get(USER_KEY)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+#[async_trait]
+impl SessionStore for SqlSessionStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        for _ in 0..8 {
+            let data =
+                serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+            let inserted = sqlx::query(
+                "INSERT INTO sessions (id_hash, user_id, data, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(key(&record.id))
+            .bind(user_of(record))
+            .bind(data)
+            .bind(clock::now())
+            .bind(clock::format(record.expiry_date))
+            .execute(self.db.pool())
+            .await;
+            match inserted {
+                Ok(_) => return Ok(()),
+                Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                    record.id = Id::default();
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Err(Error::Backend("could not find a free session id".into()))
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, data, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, \
+             data = excluded.data, expires_at = excluded.expires_at",
+        )
+        .bind(key(&record.id))
+        .bind(user_of(record))
+        .bind(data)
+        .bind(clock::now())
+        .bind(clock::format(record.expiry_date))
+        .execute(self.db.pool())
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        let row = sqlx::query(
+            "SELECT data, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(key(id))
+        .bind(clock::now())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let data: String = row.try_get("data").map_err(backend)?;
+        let expires_at: String = row.try_get("expires_at").map_err(backend)?;
+        Ok(Some(Record {
+            id: *id,
+            data: serde_json::from_str(&data).map_err(|e| Error::Decode(e.to_string()))?,
+            expiry_date: clock::parse(&expires_at).ok_or_else(|| Error::Decode("expiry".into()))?,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(key(id))
+            .execute(self.db.pool())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// End every session of a user (password change, disable, admin action).
+pub async fn end_all_for_user(db: &Db, user_id: &str) -> CoreResult<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(db.pool())
+        .await?
+        .rows_affected())
+}
+
+/// Remove expired sessions (run periodically).
+pub async fn delete_expired(db: &Db) -> CoreResult<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(clock::now())
+        .execute(db.pool())
+        .await?
+        .rows_affected())
+}
