@@ -192,7 +192,7 @@ async fn bootstrap_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let _ = config.master_key().context("master key")?;
+    let master = config.master_key().context("master key")?;
     let db = open_db(&config).await?;
     bootstrap_admin(&config, &db).await?;
     let site_dir = assets::find_site_dir(config.site_dir.as_deref());
@@ -219,6 +219,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config),
+        keys: Arc::new(crate::state::Keys::derive(&master)),
         leptos,
         started: Instant::now(),
     };

@@ -137,6 +137,13 @@ impl Config {
         }
     }
 
+    /// Whether users reach Mooring over https (cookies are then `Secure`).
+    pub fn serves_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+    }
+
     /// The master key: configured, or read from (or first written to) the data dir.
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
         if let Some(k) = &self.master_key {

@@ -6,15 +6,32 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use mooring_core::Db;
 
-use crate::config::Config;
+use mooring_core::identity::tokens::derive_key;
+
+use crate::config::{Config, MasterKey};
 
 /// Shared state of one server process. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    pub keys: Arc<Keys>,
     pub leptos: LeptosOptions,
     pub started: Instant,
+}
+
+/// Keys derived from the master key, one per purpose.
+pub struct Keys {
+    /// Signs mpanel access tokens (HS256).
+    pub jwt: [u8; 32],
+}
+
+impl Keys {
+    pub fn derive(master: &MasterKey) -> Keys {
+        Keys {
+            jwt: derive_key(master.bytes(), "mpanel access tokens"),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -45,7 +45,7 @@ fn routed() -> BTreeSet<Op> {
     api_routes()
         .list()
         .iter()
-        .map(|(m, p)| (m.to_string(), p.clone()))
+        .map(|r| (r.method.to_string(), r.path.clone()))
         .collect()
 }
 

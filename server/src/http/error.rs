@@ -67,6 +67,8 @@ pub struct ApiError {
     pub code: Cow<'static, str>,
     pub message: String,
     pub fields: Vec<FieldError>,
+    /// Seconds until trying again makes sense (sent as `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -80,7 +82,13 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             fields: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -185,6 +193,10 @@ impl ApiError {
             HeaderValue::from_static("application/json"),
         );
         base.headers_mut().remove(header::CONTENT_LENGTH);
+        if let Some(secs) = self.retry_after {
+            base.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         *base.body_mut() = Body::from(bytes);
         base
     }
@@ -304,12 +316,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             if inner.is_syntax() || inner.is_eof() {
                 return Err(malformed(&inner));
             }
-            let field = if path == "." {
-                "body".to_string()
-            } else {
-                path
-            };
             let message = inner.to_string();
+            // serde reports a missing or unknown field at its parent: name the field itself.
+            let named = ["missing field `", "unknown field `"]
+                .iter()
+                .find_map(|p| message.strip_prefix(p))
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_string);
+            let field = match (path.as_str(), named) {
+                (".", Some(name)) => name,
+                (".", None) => "body".to_string(),
+                (_, Some(name)) => format!("{path}.{name}"),
+                (_, None) => path,
+            };
             let summary = if field == "body" {
                 format!("the body does not have the expected shape: {message}")
             } else {
@@ -372,7 +391,11 @@ mod tests {
         assert_eq!(e.code, "malformed_json");
         let e = parse_json::<Order>(br#"{}"#).unwrap_err();
         assert_eq!(e.code, "validation_failed");
-        assert!(e.message.contains("items"), "{}", e.message);
+        assert_eq!(e.fields[0].field, "items");
+        let e = parse_json::<Order>(br#"{"items":[{}]}"#).unwrap_err();
+        assert_eq!(e.fields[0].field, "items[0].quantity");
+        let e = parse_json::<Order>(br#""just a string""#).unwrap_err();
+        assert_eq!(e.fields[0].field, "body");
     }
 
     #[test]

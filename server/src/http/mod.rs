@@ -7,8 +7,10 @@
 //! | `/sites`, `/health`    | tenant   | contracts/tenant.yaml    |
 //! | everything else        | portals  | HTML (Leptos)            |
 
+pub mod auth;
 pub mod error;
 pub mod health;
+pub mod identity;
 pub mod openapi;
 pub mod routes;
 
@@ -26,11 +28,13 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use mooring_app::{server::PortalContext, shell, App};
+use mooring_core::identity::session_store::SqlSessionStore;
 use tokio::net::TcpListener;
 use tower_http::{
     compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 use self::{
     error::{ApiError, Surface},
@@ -42,14 +46,23 @@ use crate::state::AppState;
 pub fn api_routes() -> RouteTable<AppState> {
     RouteTable::new()
         // mpanel (contracts/mpanel.yaml)
-        .get("/api/health", health::mpanel_health)
-        .get("/api/status", health::mpanel_status)
-        .get("/api/openapi.yaml", openapi::mpanel)
+        .public_get("/api/health", health::mpanel_health)
+        .public_get("/api/status", health::mpanel_status)
+        .public_get("/api/openapi.yaml", openapi::mpanel)
+        .public_post("/api/auth/login", identity::mpanel_login)
+        .public_post("/api/auth/refresh", identity::mpanel_refresh)
+        .get("/api/auth/me", identity::mpanel_me)
+        // wp (contracts/wp.yaml)
+        .public_post("/api/login", identity::wp_login)
+        .public_post("/api/logout", identity::wp_logout)
         // tenant (contracts/tenant.yaml)
-        .get("/health", health::tenant_health)
+        .public_get("/health", health::tenant_health)
         // rustploy (contracts/rustploy.yaml)
-        .get("/api/v1/health", health::rustploy_health)
-        .get("/api/v1/openapi.yaml", openapi::rustploy)
+        .public_get("/api/v1/health", health::rustploy_health)
+        .public_get("/api/v1/openapi.yaml", openapi::rustploy)
+        .public_post("/api/v1/auth/login", identity::rustploy_login)
+        .public_post("/api/v1/auth/logout", identity::rustploy_logout)
+        .get("/api/v1/auth/me", identity::rustploy_me)
 }
 
 /// The whole application: API surfaces, contracts, static assets, portals.
@@ -72,6 +85,14 @@ pub fn app(state: AppState) -> Router {
         .layer(CompressionLayer::new());
     let fallback_provide = provide.clone();
     let fallback_options = options.clone();
+    let sessions = SessionManagerLayer::new(SqlSessionStore::new(state.db.clone()))
+        .with_name("session_token")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.serves_https())
+        .with_expiry(Expiry::OnInactivity(auth::SESSION_IDLE))
+        // Every authenticated request pushes the idle timeout out.
+        .with_always_save(true);
     let router = Router::new()
         .merge(api_routes().into_router())
         .route("/openapi/{file}", get(openapi::by_name))
@@ -85,6 +106,9 @@ pub fn app(state: AppState) -> Router {
             let options = fallback_options.clone();
             async move { fallback(req, provide, options).await }
         });
+    let router = router
+        .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
+        .layer(sessions);
     surface_layers(router, state.config.max_body_bytes).with_state(state)
 }
 

@@ -1,17 +1,35 @@
 //! A router that remembers its routes, so tests can hold it against the
 //! OpenAPI contracts (axum cannot list what it routes).
+//!
+//! It is also where authorization starts: every route is registered with the
+//! [`Access`] it needs, and the table wraps the handler so that a request
+//! without it never reaches the handler. Routes are authenticated unless
+//! registered through a `public_*` method; safe methods need the `read` scope,
+//! others `admin` unless registered as deploy actions.
 
 use axum::{
     handler::Handler,
     http::Method,
+    middleware,
     routing::{on, MethodFilter},
     Router,
 };
+use mooring_core::identity::Scope;
 
-/// API routes with their methods and paths.
+use super::auth::{require, Access};
+
+/// One routed endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub method: Method,
+    pub path: String,
+    pub access: Access,
+}
+
+/// API routes with their methods, paths and access rules.
 pub struct RouteTable<S> {
     router: Router<S>,
-    list: Vec<(Method, String)>,
+    list: Vec<RouteInfo>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Default for RouteTable<S> {
@@ -24,13 +42,19 @@ impl<S: Clone + Send + Sync + 'static> Default for RouteTable<S> {
 }
 
 macro_rules! verb {
-    ($name:ident, $filter:ident, $method:ident) => {
+    ($name:ident, $filter:ident, $method:ident, $access:expr) => {
         pub fn $name<H, T>(self, path: &str, handler: H) -> Self
         where
             H: Handler<T, S>,
             T: 'static,
         {
-            self.add(Method::$method, MethodFilter::$filter, path, handler)
+            self.add(
+                Method::$method,
+                MethodFilter::$filter,
+                path,
+                $access,
+                handler,
+            )
         }
     };
 }
@@ -40,28 +64,54 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         Self::default()
     }
 
-    verb!(get, GET, GET);
-    verb!(post, POST, POST);
-    verb!(put, PUT, PUT);
-    verb!(patch, PATCH, PATCH);
-    verb!(delete, DELETE, DELETE);
+    verb!(get, GET, GET, Access::Scope(Scope::Read));
+    verb!(post, POST, POST, Access::Scope(Scope::Admin));
+    verb!(put, PUT, PUT, Access::Scope(Scope::Admin));
+    verb!(patch, PATCH, PATCH, Access::Scope(Scope::Admin));
+    verb!(delete, DELETE, DELETE, Access::Scope(Scope::Admin));
+    // Deploy and rollback: open to `deploy` tokens.
+    verb!(deploy_post, POST, POST, Access::Scope(Scope::Deploy));
+    // Sign-in, health, webhooks, contracts: no credential needed.
+    verb!(public_get, GET, GET, Access::Public);
+    verb!(public_post, POST, POST, Access::Public);
 
-    fn add<H, T>(mut self, method: Method, filter: MethodFilter, path: &str, handler: H) -> Self
+    fn add<H, T>(
+        mut self,
+        method: Method,
+        filter: MethodFilter,
+        path: &str,
+        access: Access,
+        handler: H,
+    ) -> Self
     where
         H: Handler<T, S>,
         T: 'static,
     {
         assert!(
-            !self.list.iter().any(|(m, p)| *m == method && p == path),
+            !self
+                .list
+                .iter()
+                .any(|r| r.method == method && r.path == path),
             "route {method} {path} registered twice"
         );
-        self.list.push((method, path.to_string()));
-        self.router = self.router.route(path, on(filter, handler));
+        self.list.push(RouteInfo {
+            method,
+            path: path.to_string(),
+            access,
+        });
+        let route = on(filter, handler);
+        let route = match access {
+            Access::Public => route,
+            Access::Scope(_) => route.route_layer(middleware::from_fn(move |req, next| {
+                require(access, req, next)
+            })),
+        };
+        self.router = self.router.route(path, route);
         self
     }
 
-    /// Every `(method, path)` routed, paths in axum's `{param}` syntax.
-    pub fn list(&self) -> &[(Method, String)] {
+    /// Every route with its access rule, paths in axum's `{param}` syntax.
+    pub fn list(&self) -> &[RouteInfo] {
         &self.list
     }
 

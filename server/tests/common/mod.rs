@@ -5,7 +5,12 @@ use std::{sync::Arc, time::Instant};
 
 use leptos::prelude::LeptosOptions;
 use mooring_core::testkit::TestDb;
-use mooring_server::{assets, config::Config, http, state::AppState};
+use mooring_server::{
+    assets,
+    config::{Config, MasterKey},
+    http,
+    state::{AppState, Keys},
+};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 pub struct TestServer {
@@ -34,6 +39,9 @@ impl TestServer {
         let state = AppState {
             db: db.db.clone(),
             config: Arc::new(config),
+            keys: Arc::new(Keys::derive(
+                &MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
+            )),
             leptos,
             started: Instant::now(),
         };

@@ -1,0 +1,393 @@
+//! Authentication and authorization at the edge.
+//!
+//! [`resolve`] (one middleware over the whole router) turns whatever
+//! credential a request carries into an [`Auth`]: a session cookie, an mpanel
+//! JWT (`Authorization: Bearer`), later access tokens and API keys. Each
+//! authenticated route is wrapped by [`require`] with the [`Access`] it was
+//! registered with (see `routes.rs`), so a route cannot forget to check: what
+//! is not registered public refuses anonymous callers, read-only tokens are
+//! refused on mutations, and cookie-authenticated mutations must come from the
+//! same origin (CSRF). Handlers take a [`Principal`] and authorize the object
+//! against it in core.
+
+use axum::{
+    extract::{FromRequestParts, Request, State},
+    http::{header, request::Parts, HeaderMap, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use mooring_core::{
+    clock,
+    identity::{
+        self,
+        session_store::{SIGNED_IN_AT_KEY, USER_KEY},
+        tokens::{jwt_verify, JwtError},
+        Principal, Scope, Via,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+/// What a route needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Nothing: sign-in, health, contracts, signed webhooks.
+    Public,
+    /// A signed-in caller whose credential allows at least this scope.
+    Scope(Scope),
+}
+
+/// The caller of a request, as far as credentials tell.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    Anonymous,
+    Principal(Principal),
+    /// A credential was sent but is not valid (expired, revoked, forged).
+    Invalid(ApiError),
+}
+
+/// How long an mpanel access token lives.
+pub const ACCESS_TOKEN_SECS: i64 = 15 * 60;
+/// How long a browser session may last however active it is.
+pub const SESSION_ABSOLUTE: time::Duration = time::Duration::days(7);
+/// How long a browser session lasts without activity.
+pub const SESSION_IDLE: time::Duration = time::Duration::hours(12);
+
+/// Claims of an mpanel access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub tid: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+fn unauthorized(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+async fn principal_for_user(state: &AppState, user_id: &str, via: Via) -> Result<Auth, ApiError> {
+    match identity::user_by_id(&state.db, user_id).await? {
+        Some(u) if u.active => Ok(Auth::Principal(Principal::for_user(&u, via, Scope::Admin))),
+        _ => Ok(Auth::Invalid(unauthorized(
+            "account_unavailable",
+            "this account no longer exists or is disabled",
+        ))),
+    }
+}
+
+async fn from_bearer(state: &AppState, token: &str) -> Result<Auth, ApiError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if token.matches('.').count() == 2 {
+        return match jwt_verify::<AccessClaims>(token, &state.keys.jwt, now) {
+            Ok(c) => principal_for_user(state, &c.sub, Via::Jwt).await,
+            Err(JwtError::Expired) => Ok(Auth::Invalid(unauthorized(
+                "token_expired",
+                "the access token has expired; refresh it",
+            ))),
+            Err(_) => Ok(Auth::Invalid(unauthorized(
+                "invalid_token",
+                "the access token is not valid",
+            ))),
+        };
+    }
+    Ok(Auth::Invalid(unauthorized(
+        "invalid_token",
+        "the token is not valid",
+    )))
+}
+
+async fn from_session(state: &AppState, session: &Session) -> Result<Auth, ApiError> {
+    let user_id: Option<String> = session.get(USER_KEY).await.map_err(ApiError::internal)?;
+    let Some(user_id) = user_id else {
+        return Ok(Auth::Anonymous);
+    };
+    let signed_in: Option<String> = session
+        .get(SIGNED_IN_AT_KEY)
+        .await
+        .map_err(ApiError::internal)?;
+    let fresh = signed_in
+        .as_deref()
+        .and_then(clock::parse)
+        .is_some_and(|t| time::OffsetDateTime::now_utc() - t < SESSION_ABSOLUTE);
+    if !fresh {
+        session.flush().await.map_err(ApiError::internal)?;
+        return Ok(Auth::Invalid(unauthorized(
+            "session_expired",
+            "the session has expired; sign in again",
+        )));
+    }
+    principal_for_user(state, &user_id, Via::Session).await
+}
+
+/// Middleware: work out who is calling and leave an [`Auth`] for the routes.
+pub async fn resolve(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let auth = match req.headers().get(header::AUTHORIZATION) {
+        Some(v) => match v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
+            Some(token) => from_bearer(&state, token.trim()).await,
+            None => Ok(Auth::Invalid(unauthorized(
+                "invalid_authorization",
+                "send `Authorization: Bearer <token>`",
+            ))),
+        },
+        None => from_session(&state, &session).await,
+    };
+    let auth = match auth {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    req.extensions_mut().insert(auth);
+    next.run(req).await
+}
+
+/// Is this cookie-carrying request from our own pages? Browsers say so with
+/// `Sec-Fetch-Site`, or with an `Origin` matching `Host`. A request with
+/// neither is not from a browser, so no cross-site forgery is possible.
+fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => {
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+            let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+            host.is_some() && origin_host == host
+        }
+        None => true,
+    }
+}
+
+/// Route layer: let the request through only if its caller meets `access`.
+pub async fn require(access: Access, req: Request, next: Next) -> Response {
+    let Access::Scope(needed) = access else {
+        return next.run(req).await;
+    };
+    let auth = req
+        .extensions()
+        .get::<Auth>()
+        .cloned()
+        .unwrap_or(Auth::Anonymous);
+    let p = match auth {
+        Auth::Principal(p) => p,
+        Auth::Invalid(e) => return e.into_response(),
+        Auth::Anonymous => {
+            return unauthorized("unauthorized", "sign in, or send a token or API key")
+                .into_response()
+        }
+    };
+    if p.scope < needed {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("this token's scope does not allow this; it needs `{needed:?}`").to_lowercase(),
+        )
+        .into_response();
+    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if p.via == Via::Session && !safe && !same_origin(req.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_rejected",
+            "cross-site request refused: send it from Mooring's own pages or use a token",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The authenticated caller, as a handler argument.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Auth>() {
+            Some(Auth::Principal(p)) => Ok(Caller(p.clone())),
+            Some(Auth::Invalid(e)) => Err(e.clone()),
+            _ => Err(unauthorized(
+                "unauthorized",
+                "sign in, or send a token or API key",
+            )),
+        }
+    }
+}
+
+/// The client's address: the TCP peer. Forwarded headers are not trusted
+/// (no trusted proxy is configured), so a client cannot pick its own address.
+#[derive(Debug, Clone, Default)]
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn principal(via: Via, scope: Scope) -> Principal {
+        Principal {
+            user_id: "u".into(),
+            tenant_id: "t".into(),
+            role: mooring_core::identity::Role::Admin,
+            platform_admin: false,
+            scope,
+            via,
+        }
+    }
+
+    /// Run one request through `require(access)` with the given caller.
+    async fn through(
+        access: Access,
+        auth: Auth,
+        method: Method,
+        headers: &[(&'static str, &'static str)],
+    ) -> StatusCode {
+        use axum::{middleware, routing::any, Router};
+        use tower::ServiceExt;
+        let app = Router::new()
+            .route("/x", any(|| async { "reached" }))
+            .route_layer(middleware::from_fn(move |req, next| {
+                require(access, req, next)
+            }))
+            .layer(axum::Extension(auth));
+        let mut req = axum::http::Request::builder().method(method).uri("/x");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        app.oneshot(req.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn require_enforces_presence_scope_and_same_origin() {
+        let admin = Access::Scope(Scope::Admin);
+        let read = Access::Scope(Scope::Read);
+        let session = Auth::Principal(principal(Via::Session, Scope::Admin));
+        let read_token = Auth::Principal(principal(Via::AccessToken, Scope::Read));
+        let deploy_token = Auth::Principal(principal(Via::AccessToken, Scope::Deploy));
+        assert_eq!(
+            through(read, Auth::Anonymous, Method::GET, &[]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            through(Access::Public, Auth::Anonymous, Method::POST, &[]).await,
+            StatusCode::OK
+        );
+        let forged = Auth::Invalid(unauthorized("invalid_token", "no"));
+        assert_eq!(
+            through(read, forged, Method::GET, &[]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        // Scopes: read tokens read, and nothing more.
+        assert_eq!(
+            through(read, read_token.clone(), Method::GET, &[]).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            through(admin, read_token, Method::POST, &[]).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            through(
+                Access::Scope(Scope::Deploy),
+                deploy_token.clone(),
+                Method::POST,
+                &[]
+            )
+            .await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            through(admin, deploy_token, Method::DELETE, &[]).await,
+            StatusCode::FORBIDDEN
+        );
+        // CSRF: cookie mutations from another site are refused, reads are not.
+        let cross = [("sec-fetch-site", "cross-site")];
+        assert_eq!(
+            through(admin, session.clone(), Method::POST, &cross).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            through(read, session.clone(), Method::GET, &cross).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            through(
+                admin,
+                session.clone(),
+                Method::POST,
+                &[("sec-fetch-site", "same-origin")]
+            )
+            .await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            through(
+                admin,
+                session,
+                Method::POST,
+                &[("origin", "http://evil.test"), ("host", "m.test")]
+            )
+            .await,
+            StatusCode::FORBIDDEN
+        );
+        // Tokens are not ambient credentials: no origin check for them.
+        let jwt = Auth::Principal(principal(Via::Jwt, Scope::Admin));
+        assert_eq!(
+            through(admin, jwt, Method::POST, &cross).await,
+            StatusCode::OK
+        );
+    }
+
+    #[test]
+    fn same_origin_rules() {
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(same_origin(&headers(&[("sec-fetch-site", "none")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(same_origin(&headers(&[
+            ("origin", "http://m.test:8080"),
+            ("host", "m.test:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "http://evil.test"),
+            ("host", "m.test:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "null"),
+            ("host", "m.test")
+        ])));
+        assert!(same_origin(&headers(&[])));
+    }
+}
