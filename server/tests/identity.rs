@@ -344,10 +344,10 @@ async fn every_non_public_route_refuses_anonymous_and_forged_callers() {
         "the public routes changed: update PUBLIC deliberately"
     );
     let mut checked = 0;
+    let param = regex::Regex::new(r"\{[^}]+\}").unwrap();
     for r in routes.list().iter().filter(|r| r.access != Access::Public) {
         // Path parameters get a syntactically valid id that exists nowhere.
-        let path = regex::Regex::new(r"\{[^}]+\}")
-            .unwrap()
+        let path = param
             .replace_all(&r.path, "00000000-0000-0000-0000-00000000dead")
             .to_string();
         for auth in [None, Some("Bearer not.a.jwt"), Some("Bearer mpat_forged")] {
