@@ -30,6 +30,11 @@ pub async fn system_status() -> Result<SystemReport, ServerFnError> {
     use mooring_core::health::{check_database, DependencyState};
     let ctx = use_context::<PortalContext>()
         .ok_or_else(|| ServerFnError::new("portal context missing"))?;
+    // Operators only: the same rule as the /admin pages.
+    match current_user() {
+        Some(u) if u.role == "admin" || u.role == "staff" => {}
+        _ => return Err(ServerFnError::new("sign in as an operator to see this")),
+    }
     let db = check_database(&ctx.db, std::time::Duration::from_secs(2)).await;
     let schema = ctx.db.migration_status().await.ok();
     Ok(SystemReport {
@@ -47,4 +52,23 @@ pub async fn system_status() -> Result<SystemReport, ServerFnError> {
         schema_version: schema.and_then(|s| s.latest_applied),
         uptime_seconds: ctx.started.elapsed().as_secs(),
     })
+}
+
+/// The signed-in person, as the server puts it in the request for the pages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortalUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// `admin`, `staff` or `customer`.
+    pub role: String,
+}
+
+/// Who is signed in on this request (server side only).
+#[cfg(feature = "ssr")]
+pub fn current_user() -> Option<PortalUser> {
+    use_context::<http::request::Parts>()?
+        .extensions
+        .get::<PortalUser>()
+        .cloned()
 }

@@ -1,8 +1,10 @@
 // The portal shell: pages render on the server, hydrate when JavaScript is on,
 // and stay usable when it is off, on desktop and mobile.
 import { expect, test, type Page } from "@playwright/test";
+import { signIn } from "./helpers";
 
 const jsOn = (page: Page) => test.info().project.use.javaScriptEnabled !== false;
+
 const isMobile = () => test.info().project.name.startsWith("mobile");
 
 /** Collects console errors and failed page requests while a test runs. */
@@ -48,6 +50,7 @@ test("the sign-in page has a real form", async ({ page }) => {
 
 test("the admin dashboard shows the live database status", async ({ page }) => {
   const errors = watchErrors(page);
+  await signIn(page);
   const resp = await page.goto("/admin");
   expect(resp?.status()).toBe(200);
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
@@ -59,7 +62,7 @@ test("the admin dashboard shows the live database status", async ({ page }) => {
 });
 
 test("navigation works, and folds behind a menu on small screens only with JavaScript", async ({ page }) => {
-  await page.goto("/admin");
+  await signIn(page);
   const nav = page.getByRole("navigation", { name: "Admin" });
   const toggle = page.getByRole("button", { name: "Menu" });
   if (isMobile() && jsOn(page)) {
@@ -79,11 +82,12 @@ test("navigation works, and folds behind a menu on small screens only with JavaS
   await expect(page.locator('nav[aria-label="Admin"] a[href="/admin/system"]')).toHaveAttribute("aria-current", "page");
 });
 
-test("the customer portal has its own frame", async ({ page }) => {
-  const resp = await page.goto("/portal");
-  expect(resp?.status()).toBe(200);
-  await expect(page.locator('nav[aria-label="Portal"] a[href="/portal"]')).toHaveAttribute("aria-current", "page");
-  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+test("the customer portal asks strangers to sign in, and sends operators to theirs", async ({ page }) => {
+  await page.goto("/portal");
+  await expect(page).toHaveURL(/\/login\?next=%2Fportal$/);
+  await signIn(page);
+  await page.goto("/portal");
+  await expect(page).toHaveURL(/\/admin$/);
 });
 
 test("an unknown page answers 404 with a page that helps", async ({ page }) => {

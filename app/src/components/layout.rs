@@ -5,6 +5,25 @@ use leptos_router::components::{Outlet, A};
 
 use super::islands::{LiveBadge, NavMenu};
 
+/// Who is signed in, and the sign-out button (a plain form: works without JavaScript).
+#[component]
+fn Account() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let user = crate::server::current_user();
+    #[cfg(not(feature = "ssr"))]
+    let user: Option<crate::server::PortalUser> = None;
+    user.map(|u| {
+        view! {
+            <div class="account">
+                <span class="account-email" data-testid="account-email">{u.email}</span>
+                <form method="post" action="/logout" class="inline">
+                    <button type="submit" class="button small">"Sign out"</button>
+                </form>
+            </div>
+        }
+    })
+}
+
 /// A navigation entry.
 #[component]
 fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
@@ -19,7 +38,7 @@ pub fn AdminLayout() -> impl IntoView {
         <div class="frame">
             <header class="topbar">
                 <a class="brand" href="/admin">"Mooring"<span class="brand-sub">"Admin"</span></a>
-                <LiveBadge/>
+                <div class="topbar-right"><LiveBadge/><Account/></div>
             </header>
             <NavMenu>
                 <nav class="sidenav" aria-label="Admin">
@@ -43,7 +62,7 @@ pub fn PortalLayout() -> impl IntoView {
         <div class="frame">
             <header class="topbar">
                 <a class="brand" href="/portal">"Mooring"<span class="brand-sub">"Customer portal"</span></a>
-                <LiveBadge/>
+                <div class="topbar-right"><LiveBadge/><Account/></div>
             </header>
             <NavMenu>
                 <nav class="sidenav" aria-label="Portal">

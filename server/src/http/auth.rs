@@ -45,6 +45,8 @@ pub enum Access {
 pub enum Auth {
     Anonymous,
     Principal(Principal),
+    /// A principal that is a person, with the account (for pages that show it).
+    User(Principal, Box<identity::User>),
     /// A credential was sent but is not valid (expired, revoked, forged).
     Invalid(ApiError),
 }
@@ -71,7 +73,10 @@ fn unauthorized(code: &'static str, message: &str) -> ApiError {
 
 async fn principal_for_user(state: &AppState, user_id: &str, via: Via) -> Result<Auth, ApiError> {
     match identity::user_by_id(&state.db, user_id).await? {
-        Some(u) if u.active => Ok(Auth::Principal(Principal::for_user(&u, via, Scope::Admin))),
+        Some(u) if u.active => Ok(Auth::User(
+            Principal::for_user(&u, via, Scope::Admin),
+            Box::new(u),
+        )),
         _ => Ok(Auth::Invalid(unauthorized(
             "account_unavailable",
             "this account no longer exists or is disabled",
@@ -144,6 +149,15 @@ pub async fn resolve(
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
+    if let Auth::User(_, user) = &auth {
+        req.extensions_mut()
+            .insert(mooring_app::server::PortalUser {
+                id: user.id.clone(),
+                email: user.email.clone(),
+                name: user.name.clone(),
+                role: user.role.as_str().to_string(),
+            });
+    }
     req.extensions_mut().insert(auth);
     next.run(req).await
 }
@@ -151,7 +165,7 @@ pub async fn resolve(
 /// Is this cookie-carrying request from our own pages? Browsers say so with
 /// `Sec-Fetch-Site`, or with an `Origin` matching `Host`. A request with
 /// neither is not from a browser, so no cross-site forgery is possible.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub fn same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return matches!(site, "same-origin" | "none");
     }
@@ -176,7 +190,7 @@ pub async fn require(access: Access, req: Request, next: Next) -> Response {
         .cloned()
         .unwrap_or(Auth::Anonymous);
     let p = match auth {
-        Auth::Principal(p) => p,
+        Auth::Principal(p) | Auth::User(p, _) => p,
         Auth::Invalid(e) => return e.into_response(),
         Auth::Anonymous => {
             return unauthorized("unauthorized", "sign in, or send a token or API key")
@@ -212,7 +226,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Auth>() {
-            Some(Auth::Principal(p)) => Ok(Caller(p.clone())),
+            Some(Auth::Principal(p) | Auth::User(p, _)) => Ok(Caller(p.clone())),
             Some(Auth::Invalid(e)) => Err(e.clone()),
             _ => Err(unauthorized(
                 "unauthorized",

@@ -36,6 +36,15 @@ pub struct LoginBody {
     password: SecretString,
 }
 
+impl LoginBody {
+    pub fn new(email: String, password: String) -> LoginBody {
+        LoginBody {
+            email,
+            password: SecretString::from(password),
+        }
+    }
+}
+
 async fn audit_best_effort(state: &AppState, ev: NewEvent) {
     if let Err(e) = audit::record(&state.db, ev).await {
         tracing::error!(error = %e, "could not write an audit event");
@@ -43,7 +52,7 @@ async fn audit_best_effort(state: &AppState, ev: NewEvent) {
 }
 
 /// Check the credentials, throttled, and audit the attempt.
-async fn authenticate(
+pub async fn authenticate(
     state: &AppState,
     ip: Option<String>,
     body: LoginBody,
@@ -94,7 +103,7 @@ async fn authenticate(
 }
 
 /// Start a browser session for `user` with a new id; returns the token.
-async fn start_session(session: &Session, user: &User) -> Result<String, ApiError> {
+pub async fn start_session(session: &Session, user: &User) -> Result<String, ApiError> {
     // A new id at sign-in: a session id planted before sign-in is worthless.
     session.cycle_id().await.map_err(ApiError::internal)?;
     session
@@ -112,7 +121,7 @@ async fn start_session(session: &Session, user: &User) -> Result<String, ApiErro
         .ok_or_else(|| ApiError::internal("session has no id after save"))
 }
 
-async fn end_session(
+pub async fn end_session(
     state: &AppState,
     session: &Session,
     ip: Option<String>,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod health;
 pub mod identity;
 pub mod openapi;
+pub mod portal;
 pub mod routes;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf};
@@ -22,7 +23,7 @@ use axum::{
     http::{header, HeaderValue},
     middleware,
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use leptos::prelude::*;
@@ -96,6 +97,8 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .merge(api_routes().into_router())
         .route("/openapi/{file}", get(openapi::by_name))
+        .route("/login", post(portal::login_form))
+        .route("/logout", post(portal::logout_form))
         .nest("/pkg", assets)
         .leptos_routes_with_context(&state, pages, provide, {
             let options = options.clone();
@@ -107,6 +110,7 @@ pub fn app(state: AppState) -> Router {
             async move { fallback(req, provide, options).await }
         });
     let router = router
+        .layer(middleware::from_fn(portal::guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
         .layer(sessions);
     surface_layers(router, state.config.max_body_bytes).with_state(state)

@@ -1,0 +1,177 @@
+//! The portals' own HTTP: sign-in and sign-out forms, and the guard that keeps
+//! `/admin` for operators and `/portal` for customers.
+//!
+//! Plain HTML forms and redirects (post/redirect/get), so signing in works
+//! with JavaScript off. Pages behind the guard are never cached, so after
+//! signing out the back button cannot show them again.
+
+use axum::{
+    body::Bytes,
+    extract::{Request, State},
+    http::{header, HeaderMap, HeaderValue},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use mooring_core::identity::Role;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{
+    auth::{same_origin, Auth, ClientIp},
+    identity::{authenticate, end_session, start_session, LoginBody},
+};
+use crate::state::AppState;
+
+/// Where a role lands after signing in.
+fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::Admin | Role::Staff => "/admin",
+        Role::Customer => "/portal",
+    }
+}
+
+fn area_allows(path: &str, role: Role) -> bool {
+    let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    match role {
+        Role::Admin | Role::Staff => !under("/portal"),
+        Role::Customer => !under("/admin"),
+    }
+}
+
+fn guarded(path: &str) -> bool {
+    let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    under("/admin") || under("/portal")
+}
+
+/// A local path to go back to after signing in, never another site.
+fn safe_next(next: &str) -> Option<&str> {
+    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+}
+
+fn login_url(params: &[(&str, &str)]) -> String {
+    let q = serde_urlencoded::to_string(params).unwrap_or_default();
+    if q.is_empty() {
+        "/login".into()
+    } else {
+        format!("/login?{q}")
+    }
+}
+
+/// Middleware: keep the portal areas for their people; no caching of them.
+pub async fn guard(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if !guarded(&path) {
+        return next.run(req).await;
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
+    let mut resp = match req.extensions().get::<Auth>() {
+        Some(Auth::User(p, _)) if area_allows(&path, p.role) => next.run(req).await,
+        Some(Auth::User(p, _)) => Redirect::to(home_of(p.role)).into_response(),
+        Some(Auth::Invalid(e)) if e.code == "session_expired" => Redirect::to(&login_url(&[
+            ("error", "session_expired"),
+            ("next", &target),
+        ]))
+        .into_response(),
+        _ => Redirect::to(&login_url(&[("next", &target)])).into_response(),
+    };
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, private"),
+    );
+    resp
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+/// `POST /login` (HTML form).
+pub async fn login_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: LoginForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let next = safe_next(&form.next).unwrap_or("").to_string();
+    let back = |error: &str, retry: Option<String>| {
+        let mut p = vec![
+            ("error", error.to_string()),
+            ("email", form.email.trim().to_string()),
+        ];
+        if !next.is_empty() {
+            p.push(("next", next.clone()));
+        }
+        if let Some(r) = retry {
+            p.push(("retry_after", r));
+        }
+        let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Redirect::to(&login_url(&p)).into_response()
+    };
+    // Login CSRF: a sign-in must come from our own page.
+    if !same_origin(&headers) {
+        return back("forbidden_origin", None);
+    }
+    if form.email.trim().is_empty() {
+        return back("email_required", None);
+    }
+    if form.password.is_empty() {
+        return back("password_required", None);
+    }
+    let body = LoginBody::new(form.email.clone(), form.password.clone());
+    let user = match authenticate(&state, ip, body).await {
+        Ok(u) => u,
+        Err(e) => return back(&e.code, e.retry_after.map(|s| s.to_string())),
+    };
+    if let Err(e) = start_session(&session, &user).await {
+        return e.into_response();
+    }
+    let dest = if !next.is_empty() && area_allows(&next, user.role) && guarded(&next) {
+        next
+    } else {
+        home_of(user.role).to_string()
+    };
+    Redirect::to(&dest).into_response()
+}
+
+/// `POST /logout` (HTML form).
+pub async fn logout_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+) -> Response {
+    if let Err(e) = end_session(&state, &session, ip).await {
+        return e.into_response();
+    }
+    Redirect::to("/login?signed_out=1").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn areas_and_next() {
+        assert!(area_allows("/admin/system", Role::Staff));
+        assert!(!area_allows("/admin", Role::Customer));
+        assert!(!area_allows("/portal", Role::Admin));
+        assert!(area_allows("/portal/x", Role::Customer));
+        assert!(
+            area_allows("/administrator-guide", Role::Customer),
+            "only the /admin tree"
+        );
+        assert_eq!(safe_next("/admin/system"), Some("/admin/system"));
+        assert_eq!(safe_next("//evil.test/x"), None);
+        assert_eq!(safe_next("https://evil.test"), None);
+        assert_eq!(safe_next("/\\evil.test"), None);
+    }
+}
