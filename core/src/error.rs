@@ -8,6 +8,8 @@ pub enum CoreError {
     #[error("not found")]
     NotFound,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -25,6 +27,7 @@ impl CoreError {
         match self {
             CoreError::Invalid(_) => "invalid_input",
             CoreError::NotFound => "not_found",
+            CoreError::Forbidden(_) => "forbidden",
             CoreError::Conflict(_) => "conflict",
             CoreError::Database(_) | CoreError::Migrate(_) | CoreError::Internal(_) => "internal",
         }

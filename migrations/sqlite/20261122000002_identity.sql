@@ -50,3 +50,33 @@ CREATE TABLE audit_events (
     hash TEXT NOT NULL
 );
 CREATE INDEX audit_events_tenant_idx ON audit_events (tenant_id, created_at);
+
+-- Personal access tokens and service tokens (rustploy) with scopes.
+CREATE TABLE access_tokens (
+    id TEXT PRIMARY KEY NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    user_id TEXT REFERENCES users (id) ON DELETE CASCADE,
+    created_by TEXT,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('personal', 'service')),
+    scopes TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE INDEX access_tokens_tenant_idx ON access_tokens (tenant_id);
+
+-- Tenant API keys (X-API-Key on the tenant surface).
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_by TEXT,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id);

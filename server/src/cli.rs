@@ -222,6 +222,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keys: Arc::new(crate::state::Keys::derive(&master)),
         leptos,
         started: Instant::now(),
+        bootstrap_closed: Default::default(),
     };
     let url = format!("http://{addr}");
     println!("Mooring is running at {url}  (sign in at {url}/login; Ctrl-C stops it)");

@@ -1,6 +1,9 @@
 //! What every request handler can reach.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{atomic::AtomicBool, Arc},
+    time::Instant,
+};
 
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -18,6 +21,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub leptos: LeptosOptions,
     pub started: Instant,
+    /// Set once an account or token exists: the rustploy bootstrap rule no longer applies.
+    pub bootstrap_closed: Arc<AtomicBool>,
 }
 
 /// Keys derived from the master key, one per purpose.

@@ -370,5 +370,56 @@ async fn every_non_public_route_refuses_anonymous_and_forged_callers() {
         checked += 1;
     }
     assert!(checked >= 2, "the walk covered the authenticated routes");
+
+    // A read-only token is refused on every mutation.
+    let admin = mooring_core::identity::user_by_email(&s.db.db, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let caller = mooring_core::identity::Principal::for_user(
+        &admin,
+        mooring_core::identity::Via::Session,
+        mooring_core::identity::Scope::Admin,
+    );
+    let (_, read) = mooring_core::identity::access_tokens::create(
+        &s.db.db,
+        &caller,
+        mooring_core::identity::access_tokens::NewToken {
+            name: "reader".into(),
+            kind: mooring_core::identity::access_tokens::Kind::Personal,
+            scopes: vec![mooring_core::identity::Scope::Read],
+            expires_at: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let mut mutations = 0;
+    for r in routes
+        .list()
+        .iter()
+        .filter(|r| r.access != Access::Public && r.method != reqwest::Method::GET)
+    {
+        let path = param
+            .replace_all(&r.path, "00000000-0000-0000-0000-00000000dead")
+            .to_string();
+        let resp = s
+            .client
+            .request(r.method.clone(), s.url(&path))
+            .bearer_auth(&read)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::FORBIDDEN,
+            "{} {path} with a read token",
+            r.method
+        );
+        mutations += 1;
+    }
+    assert!(mutations >= 2, "the walk covered the mutations");
     s.stop().await;
 }

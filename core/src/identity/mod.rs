@@ -3,6 +3,7 @@
 //! Every way in (session cookie, JWT, access token, API key) ends as one
 //! [`Principal`]; authorization is checked against it, never against the scheme.
 
+pub mod access_tokens;
 pub mod login;
 pub mod refresh;
 pub mod session_store;
@@ -63,6 +64,8 @@ pub enum Via {
     Jwt,
     AccessToken,
     ApiKey,
+    /// Nobody exists yet: the rustploy bootstrap rule opens privileged routes.
+    Bootstrap,
 }
 
 /// The caller of a request, whatever credential it used.

@@ -19,7 +19,7 @@ use axum::{
 use mooring_core::{
     clock,
     identity::{
-        self,
+        self, access_tokens,
         session_store::{SIGNED_IN_AT_KEY, USER_KEY},
         tokens::{jwt_verify, JwtError},
         Principal, Scope, Via,
@@ -99,10 +99,43 @@ async fn from_bearer(state: &AppState, token: &str) -> Result<Auth, ApiError> {
             ))),
         };
     }
+    if token.starts_with("mpat_") || token.starts_with("msvc_") {
+        return Ok(match access_tokens::authenticate(&state.db, token).await? {
+            Some(p) => Auth::Principal(p),
+            None => Auth::Invalid(unauthorized(
+                "invalid_token",
+                "the access token is unknown, expired or revoked",
+            )),
+        });
+    }
     Ok(Auth::Invalid(unauthorized(
         "invalid_token",
         "the token is not valid",
     )))
+}
+
+/// The rustploy bootstrap rule: while no account and no token exist, its
+/// privileged routes are open (a fresh `mooring serve` creates the first
+/// admin, so a default install never is). Once closed it stays closed.
+async fn bootstrap(state: &AppState, path: &str) -> Result<Auth, ApiError> {
+    use std::sync::atomic::Ordering;
+    if !path.starts_with("/api/v1/") || state.bootstrap_closed.load(Ordering::Relaxed) {
+        return Ok(Auth::Anonymous);
+    }
+    let open = mooring_core::users::count(&state.db).await? == 0
+        && !access_tokens::any_exist(&state.db).await?;
+    if !open {
+        state.bootstrap_closed.store(true, Ordering::Relaxed);
+        return Ok(Auth::Anonymous);
+    }
+    Ok(Auth::Principal(Principal {
+        user_id: String::new(),
+        tenant_id: mooring_core::DEFAULT_TENANT_ID.to_string(),
+        role: identity::Role::Admin,
+        platform_admin: true,
+        scope: Scope::Admin,
+        via: Via::Bootstrap,
+    }))
 }
 
 async fn from_session(state: &AppState, session: &Session) -> Result<Auth, ApiError> {
@@ -143,12 +176,20 @@ pub async fn resolve(
                 "send `Authorization: Bearer <token>`",
             ))),
         },
-        None => from_session(&state, &session).await,
+        None => match req.headers().get("x-api-key") {
+            Some(_) => Ok(Auth::Invalid(unauthorized(
+                "invalid_api_key",
+                "the API key is not valid",
+            ))),
+            None => match from_session(&state, &session).await {
+                Ok(Auth::Anonymous) => bootstrap(&state, req.uri().path()).await,
+                other => other,
+            },
+        },
     };
-    let auth = match auth {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
+    // A failure while checking credentials (the database is down, say) only
+    // matters to routes that need them: public ones, like health, still answer.
+    let auth = auth.unwrap_or_else(Auth::Invalid);
     if let Auth::User(_, user) = &auth {
         req.extensions_mut()
             .insert(mooring_app::server::PortalUser {

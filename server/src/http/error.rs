@@ -219,6 +219,7 @@ impl From<CoreError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", m)
             }
             CoreError::NotFound => ApiError::not_found(),
+            CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             other => ApiError::internal(other),
         }

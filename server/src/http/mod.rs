@@ -14,6 +14,7 @@ pub mod identity;
 pub mod openapi;
 pub mod portal;
 pub mod routes;
+pub mod tokens;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf};
 
@@ -64,6 +65,9 @@ pub fn api_routes() -> RouteTable<AppState> {
         .public_post("/api/v1/auth/login", identity::rustploy_login)
         .public_post("/api/v1/auth/logout", identity::rustploy_logout)
         .get("/api/v1/auth/me", identity::rustploy_me)
+        .post("/api/v1/tokens", tokens::create)
+        .get("/api/v1/tokens", tokens::list)
+        .delete("/api/v1/tokens/{token_id}", tokens::revoke)
 }
 
 /// The whole application: API surfaces, contracts, static assets, portals.

@@ -44,6 +44,7 @@ impl TestServer {
             )),
             leptos,
             started: Instant::now(),
+            bootstrap_closed: Default::default(),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(http::launch(listener, http::app(state), async move {
