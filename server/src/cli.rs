@@ -41,11 +41,39 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage a tenant's API keys (X-API-Key on the tenant surface).
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
     /// Print a surface's OpenAPI contract.
     Openapi {
         /// Which surface.
         #[arg(value_enum)]
         surface: Contract,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApikeyCommand {
+    /// Create a key; its secret is printed once.
+    Create {
+        /// Tenant id or slug.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the live keys of a tenant.
+    List {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Revoke a key.
+    Revoke {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        id: String,
     },
 }
 
@@ -97,6 +125,7 @@ pub fn main() -> ExitCode {
                         password_stdin,
                     },
             } => admin_create(config, email, password_stdin).await,
+            Command::Apikey { command } => apikey(config, command).await,
             Command::Openapi { .. } => unreachable!("handled above"),
         }
     });
@@ -160,6 +189,50 @@ async fn admin_create(config: Config, email: String, password_stdin: bool) -> an
     )?;
     if generated {
         writeln!(out, "password (shown once): {}", password.expose_secret())?;
+    }
+    db.close().await;
+    Ok(())
+}
+
+async fn apikey(config: Config, command: ApikeyCommand) -> anyhow::Result<()> {
+    use mooring_core::identity::api_keys;
+    let db = open_db(&config).await?;
+    let tenant_of = |t: String| {
+        let db = db.clone();
+        async move {
+            api_keys::resolve_tenant(&db, &t)
+                .await
+                .with_context(|| format!("no tenant with id or slug '{t}'"))
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match command {
+        ApikeyCommand::Create { tenant, name } => {
+            let tenant = tenant_of(tenant).await?;
+            let (key, secret) = api_keys::create(&db, &tenant, &name, None, None).await?;
+            writeln!(out, "created API key {} ({})", key.id, key.name)?;
+            writeln!(out, "secret (shown once; send it as X-API-Key): {secret}")?;
+        }
+        ApikeyCommand::List { tenant } => {
+            let tenant = tenant_of(tenant).await?;
+            for k in api_keys::list(&db, &tenant).await? {
+                writeln!(
+                    out,
+                    "{}  {}  created {}  last used {}",
+                    k.id,
+                    k.name,
+                    k.created_at,
+                    k.last_used_at.as_deref().unwrap_or("never")
+                )?;
+            }
+        }
+        ApikeyCommand::Revoke { tenant, id } => {
+            let tenant = tenant_of(tenant).await?;
+            api_keys::revoke(&db, &tenant, &id, None, None)
+                .await
+                .with_context(|| format!("no live key {id} in that tenant"))?;
+            writeln!(out, "revoked API key {id}")?;
+        }
     }
     db.close().await;
     Ok(())

@@ -212,3 +212,59 @@ fn serve_prints_how_to_sign_in_serves_assets_from_anywhere_and_stops_on_sigterm(
         .unwrap()
         .starts_with("reset the password"));
 }
+
+#[test]
+fn apikeys_are_created_listed_used_and_revoked_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mooring(dir.path())
+        .args(["apikey", "create", "--name", "deploy bot"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let id = stdout
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("created API key ")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("secret (shown once; send it as X-API-Key): "))
+        .unwrap();
+    assert!(secret.starts_with("mk_"));
+    let out = mooring(dir.path())
+        .args(["apikey", "list"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed.contains(&id) && listed.contains("deploy bot") && listed.contains("last used never")
+    );
+    assert!(!listed.contains(secret));
+    let out = mooring(dir.path())
+        .args(["apikey", "revoke", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = mooring(dir.path())
+        .args(["apikey", "revoke", &id])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "revoking twice fails clearly");
+    let out = mooring(dir.path())
+        .args(["apikey", "list", "--tenant", "nope"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("no tenant with id or slug 'nope'"));
+}

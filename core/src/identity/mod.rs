@@ -4,6 +4,7 @@
 //! [`Principal`]; authorization is checked against it, never against the scheme.
 
 pub mod access_tokens;
+pub mod api_keys;
 pub mod login;
 pub mod refresh;
 pub mod session_store;

@@ -19,7 +19,7 @@ use axum::{
 use mooring_core::{
     clock,
     identity::{
-        self, access_tokens,
+        self, access_tokens, api_keys,
         session_store::{SIGNED_IN_AT_KEY, USER_KEY},
         tokens::{jwt_verify, JwtError},
         Principal, Scope, Via,
@@ -177,10 +177,20 @@ pub async fn resolve(
             ))),
         },
         None => match req.headers().get("x-api-key") {
-            Some(_) => Ok(Auth::Invalid(unauthorized(
-                "invalid_api_key",
-                "the API key is not valid",
-            ))),
+            Some(key) => match key.to_str().map(str::trim) {
+                Ok(key) if !key.is_empty() => match api_keys::authenticate(&state.db, key).await {
+                    Ok(Some(p)) => Ok(Auth::Principal(p)),
+                    Ok(None) => Ok(Auth::Invalid(unauthorized(
+                        "invalid_api_key",
+                        "the API key is unknown or revoked",
+                    ))),
+                    Err(e) => Err(e.into()),
+                },
+                _ => Ok(Auth::Invalid(unauthorized(
+                    "invalid_api_key",
+                    "the API key is empty",
+                ))),
+            },
             None => match from_session(&state, &session).await {
                 Ok(Auth::Anonymous) => bootstrap(&state, req.uri().path()).await,
                 other => other,

@@ -7,6 +7,7 @@
 //! | `/sites`, `/health`    | tenant   | contracts/tenant.yaml    |
 //! | everything else        | portals  | HTML (Leptos)            |
 
+pub mod api_keys;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -54,6 +55,9 @@ pub fn api_routes() -> RouteTable<AppState> {
         .public_post("/api/auth/login", identity::mpanel_login)
         .public_post("/api/auth/refresh", identity::mpanel_refresh)
         .get("/api/auth/me", identity::mpanel_me)
+        .get("/api/apikeys", api_keys::list)
+        .post("/api/apikeys", api_keys::create)
+        .delete("/api/apikeys/{id}", api_keys::revoke)
         // wp (contracts/wp.yaml)
         .public_post("/api/login", identity::wp_login)
         .public_post("/api/logout", identity::wp_logout)

@@ -1,0 +1,162 @@
+//! Tenant API keys: the `X-API-Key` credential of the tenant (container
+//! sites) surface. A key belongs to a tenant, is made and revoked by that
+//! tenant's admins (or on the command line), and is stored only as a hash.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{
+    tokens::{hash_token, random_token},
+    Principal, Role, Scope, Via,
+};
+use crate::{
+    audit::{self, NewEvent},
+    clock, CoreError, CoreResult, Db,
+};
+
+/// A key as listed (never with its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+fn row_to_key(r: &sqlx::any::AnyRow) -> CoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
+/// The tenant id for a tenant id or slug.
+pub async fn resolve_tenant(db: &Db, id_or_slug: &str) -> CoreResult<String> {
+    sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1 OR slug = $1")
+        .bind(id_or_slug)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(CoreError::NotFound)
+}
+
+/// Make a key for `tenant_id`; returns it and the secret (shown once).
+/// `actor` is who made it (None on the command line).
+pub async fn create(
+    db: &Db,
+    tenant_id: &str,
+    name: &str,
+    actor: Option<&str>,
+    ip: Option<String>,
+) -> CoreResult<(ApiKey, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CoreError::Invalid(
+            "name must be 1 to 100 characters".into(),
+        ));
+    }
+    let secret = random_token("mk_");
+    let key = ApiKey {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant_id.to_string(),
+        name: name.to_string(),
+        created_at: clock::now(),
+        last_used_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, name, key_hash, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&key.id)
+    .bind(&key.tenant_id)
+    .bind(&key.name)
+    .bind(hash_token(&secret))
+    .bind(actor)
+    .bind(&key.created_at)
+    .execute(db.pool())
+    .await?;
+    audit::record(
+        db,
+        NewEvent::new("api_key.created")
+            .tenant(tenant_id)
+            .actor(actor.map(str::to_string))
+            .resource("api_key", &key.id)
+            .ip(ip),
+    )
+    .await?;
+    Ok((key, secret))
+}
+
+/// The live keys of a tenant.
+pub async fn list(db: &Db, tenant_id: &str) -> CoreResult<Vec<ApiKey>> {
+    let rows = sqlx::query(
+        "SELECT * FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(row_to_key).collect()
+}
+
+/// Revoke a key of `tenant_id`; any other is "not found".
+pub async fn revoke(
+    db: &Db,
+    tenant_id: &str,
+    id: &str,
+    actor: Option<&str>,
+    ip: Option<String>,
+) -> CoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(clock::now())
+    .bind(id)
+    .bind(tenant_id)
+    .execute(db.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(CoreError::NotFound);
+    }
+    audit::record(
+        db,
+        NewEvent::new("api_key.revoked")
+            .tenant(tenant_id)
+            .actor(actor.map(str::to_string))
+            .resource("api_key", id)
+            .ip(ip),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The principal a presented key stands for: the tenant itself, with full scope.
+pub async fn authenticate(db: &Db, secret: &str) -> CoreResult<Option<Principal>> {
+    let row = sqlx::query("SELECT id, tenant_id, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+        .bind(hash_token(secret))
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id: String = row.try_get("id")?;
+    let last: Option<String> = row.try_get("last_used_at")?;
+    let now = time::OffsetDateTime::now_utc();
+    let stale = clock::format(now - time::Duration::minutes(1));
+    if last.as_deref().is_none_or(|l| l < stale.as_str()) {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(clock::format(now))
+            .bind(&id)
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(Some(Principal {
+        user_id: String::new(),
+        tenant_id: row.try_get("tenant_id")?,
+        role: Role::Admin,
+        platform_admin: false,
+        scope: Scope::Admin,
+        via: Via::ApiKey,
+    }))
+}
