@@ -10,7 +10,9 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod paging;
 pub mod password;
+pub mod tenants;
 pub mod users;
 
 #[cfg(feature = "testkit")]

@@ -141,3 +141,323 @@ mod tests {
         }
     }
 }
+
+/// An account as the mpanel users API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub status: String,
+    pub customer_id: Option<String>,
+    pub created_at: String,
+}
+
+fn row_to_view(r: &sqlx::any::AnyRow) -> CoreResult<UserView> {
+    Ok(UserView {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        email: r.try_get("email")?,
+        roles: vec![r.try_get("role")?],
+        status: r.try_get("status")?,
+        customer_id: r.try_get("customer_id")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+const VIEW_COLUMNS: &str = "id, tenant_id, name, email, role, status, customer_id, created_at";
+
+use crate::{
+    audit::{self, NewEvent},
+    identity::{refresh, session_store, Principal, Role},
+    paging::Page,
+};
+
+fn operator(p: &Principal) -> CoreResult<()> {
+    if p.is_operator() {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden("operators only".into()))
+    }
+}
+
+fn tenant_admin(p: &Principal) -> CoreResult<()> {
+    if p.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden("only admins manage accounts".into()))
+    }
+}
+
+/// Accounts the caller may see: its tenant's (platform admins: every tenant's).
+pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<UserView>, i64)> {
+    operator(p)?;
+    let all = i64::from(p.platform_admin);
+    let rows = sqlx::query(&format!(
+        "SELECT {VIEW_COLUMNS} FROM users WHERE (tenant_id = $1 OR $2 = 1) \
+         ORDER BY created_at, id LIMIT $3 OFFSET $4"
+    ))
+    .bind(&p.tenant_id)
+    .bind(all)
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(db.pool())
+    .await?;
+    let total: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE (tenant_id = $1 OR $2 = 1)")
+            .bind(&p.tenant_id)
+            .bind(all)
+            .fetch_one(db.pool())
+            .await?;
+    Ok((
+        rows.iter().map(row_to_view).collect::<CoreResult<_>>()?,
+        total,
+    ))
+}
+
+/// One account; another tenant's is "not found".
+pub async fn get(db: &Db, p: &Principal, id: &str) -> CoreResult<UserView> {
+    operator(p)?;
+    let row = sqlx::query(&format!(
+        "SELECT {VIEW_COLUMNS} FROM users WHERE id = $1 AND (tenant_id = $2 OR $3 = 1)"
+    ))
+    .bind(id)
+    .bind(&p.tenant_id)
+    .bind(i64::from(p.platform_admin))
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(CoreError::NotFound)?;
+    row_to_view(&row)
+}
+
+/// What an account should become; `None` keeps a field.
+#[derive(Debug, Default)]
+pub struct UserChange {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+fn check_name(name: &str) -> CoreResult<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 200 {
+        return Err(CoreError::Invalid(
+            "name must be 1 to 200 characters".into(),
+        ));
+    }
+    Ok(n.to_string())
+}
+
+fn check_status(s: &str) -> CoreResult<()> {
+    match s {
+        "active" | "disabled" => Ok(()),
+        _ => Err(CoreError::Invalid(
+            "status must be active or disabled".into(),
+        )),
+    }
+}
+
+fn customer_not_yet() -> CoreError {
+    CoreError::Invalid(
+        "customer logins are created with their customer record (billing); create operators here"
+            .into(),
+    )
+}
+
+fn map_unique(e: sqlx::Error) -> CoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            CoreError::Conflict("an account with this email exists".into())
+        }
+        _ => e.into(),
+    }
+}
+
+/// A new account.
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub status: Option<String>,
+    pub password: SecretString,
+}
+
+/// Create an operator account in the caller's tenant.
+pub async fn create(
+    db: &Db,
+    p: &Principal,
+    new: NewUser,
+    ip: Option<String>,
+) -> CoreResult<UserView> {
+    tenant_admin(p)?;
+    let name = check_name(&new.name)?;
+    let email = normalize_email(&new.email)?;
+    let role = new.role;
+    if role == Role::Customer {
+        return Err(customer_not_yet());
+    }
+    let status = new.status.as_deref().unwrap_or("active");
+    check_status(status)?;
+    {
+        use secrecy::ExposeSecret;
+        password::validate_new(new.password.expose_secret())?;
+    }
+    let hash = password::hash(new.password).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = clock::now();
+    sqlx::query(
+        "INSERT INTO users (id, tenant_id, email, name, password_hash, role, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(&id)
+    .bind(&p.tenant_id)
+    .bind(&email)
+    .bind(&name)
+    .bind(&hash)
+    .bind(role.as_str())
+    .bind(status)
+    .bind(&now)
+    .execute(db.pool())
+    .await
+    .map_err(map_unique)?;
+    audit::record(
+        db,
+        NewEvent::new("user.created")
+            .tenant(&p.tenant_id)
+            .actor(Some(p.user_id.clone()))
+            .resource("user", &id)
+            .meta(serde_json::json!({ "role": role.as_str() }))
+            .ip(ip),
+    )
+    .await?;
+    get(db, p, &id).await
+}
+
+async fn active_admins(db: &Db, tenant: &str) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND role = 'admin' AND status = 'active'",
+    )
+    .bind(tenant)
+    .fetch_one(db.pool())
+    .await?)
+}
+
+/// End every way in an account has: sessions and refresh tokens.
+pub async fn end_access(db: &Db, user_id: &str) -> CoreResult<()> {
+    session_store::end_all_for_user(db, user_id).await?;
+    refresh::revoke_user(db, user_id).await
+}
+
+/// Change an account of the caller's tenant.
+pub async fn update(
+    db: &Db,
+    p: &Principal,
+    id: &str,
+    change: UserChange,
+    ip: Option<String>,
+) -> CoreResult<UserView> {
+    tenant_admin(p)?;
+    let before = get(db, p, id).await?;
+    let was_admin =
+        before.roles.first().map(String::as_str) == Some("admin") && before.status == "active";
+    if change.role == Some(Role::Customer)
+        && before.roles.first().map(String::as_str) != Some("customer")
+    {
+        return Err(customer_not_yet());
+    }
+    let stays_admin = change.role.map_or(was_admin, |r| r == Role::Admin)
+        && change.status.as_deref().is_none_or(|s| s == "active");
+    if was_admin && !stays_admin && active_admins(db, &before.tenant_id).await? <= 1 {
+        return Err(CoreError::Conflict(
+            "this is the tenant's last active admin".into(),
+        ));
+    }
+    let name = change.name.as_deref().map(check_name).transpose()?;
+    let email = change.email.as_deref().map(normalize_email).transpose()?;
+    if let Some(s) = &change.status {
+        check_status(s)?;
+    }
+    let hash = match change.password {
+        Some(pw) => {
+            {
+                use secrecy::ExposeSecret;
+                password::validate_new(pw.expose_secret())?;
+            }
+            Some(password::hash(pw).await?)
+        }
+        None => None,
+    };
+    let now = clock::now();
+    sqlx::query(
+        "UPDATE users SET name = COALESCE($1, name), email = COALESCE($2, email), \
+         role = COALESCE($3, role), status = COALESCE($4, status), \
+         password_hash = COALESCE($5, password_hash), updated_at = $6 WHERE id = $7",
+    )
+    .bind(&name)
+    .bind(&email)
+    .bind(change.role.map(|r| r.as_str()))
+    .bind(&change.status)
+    .bind(&hash)
+    .bind(&now)
+    .bind(id)
+    .execute(db.pool())
+    .await
+    .map_err(map_unique)?;
+    // A new password or a disabled account ends every session the old state opened.
+    if hash.is_some() || change.status.as_deref() == Some("disabled") {
+        end_access(db, id).await?;
+    }
+    audit::record(
+        db,
+        NewEvent::new("user.updated")
+            .tenant(&before.tenant_id)
+            .actor(Some(p.user_id.clone()))
+            .resource("user", id)
+            .meta(serde_json::json!({
+                "name": name.is_some(), "email": email.is_some(), "role": change.role.map(|r| r.as_str()),
+                "status": change.status, "password": hash.is_some(),
+            }))
+            .ip(ip),
+    )
+    .await?;
+    get(db, p, id).await
+}
+
+/// Delete an account of the caller's tenant (never one's own, never the last admin).
+pub async fn delete(db: &Db, p: &Principal, id: &str, ip: Option<String>) -> CoreResult<()> {
+    tenant_admin(p)?;
+    let before = get(db, p, id).await?;
+    if before.id == p.user_id {
+        return Err(CoreError::Conflict(
+            "you cannot delete your own account".into(),
+        ));
+    }
+    if before.roles.first().map(String::as_str) == Some("admin")
+        && before.status == "active"
+        && active_admins(db, &before.tenant_id).await? <= 1
+    {
+        return Err(CoreError::Conflict(
+            "this is the tenant's last active admin".into(),
+        ));
+    }
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    audit::record(
+        db,
+        NewEvent::new("user.deleted")
+            .tenant(&before.tenant_id)
+            .actor(Some(p.user_id.clone()))
+            .resource("user", id)
+            .ip(ip),
+    )
+    .await?;
+    Ok(())
+}

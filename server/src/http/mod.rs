@@ -7,6 +7,7 @@
 //! | `/sites`, `/health`    | tenant   | contracts/tenant.yaml    |
 //! | everything else        | portals  | HTML (Leptos)            |
 
+pub mod accounts;
 pub mod api_keys;
 pub mod auth;
 pub mod error;
@@ -55,6 +56,14 @@ pub fn api_routes() -> RouteTable<AppState> {
         .public_post("/api/auth/login", identity::mpanel_login)
         .public_post("/api/auth/refresh", identity::mpanel_refresh)
         .get("/api/auth/me", identity::mpanel_me)
+        .get("/api/tenants", accounts::list_tenants)
+        .post("/api/tenants", accounts::create_tenant)
+        .get("/api/tenants/{id}", accounts::get_tenant)
+        .get("/api/users", accounts::list_users)
+        .post("/api/users", accounts::create_user)
+        .get("/api/users/{id}", accounts::get_user)
+        .put("/api/users/{id}", accounts::update_user)
+        .delete("/api/users/{id}", accounts::delete_user)
         .get("/api/apikeys", api_keys::list)
         .post("/api/apikeys", api_keys::create)
         .delete("/api/apikeys/{id}", api_keys::revoke)

@@ -1,0 +1,162 @@
+//! Tenants: the hosting brands. Managed by platform admins only.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{
+    audit::{self, NewEvent},
+    clock,
+    identity::Principal,
+    paging::Page,
+    CoreError, CoreResult, Db,
+};
+
+/// A tenant as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+fn row_to_tenant(r: &sqlx::any::AnyRow) -> CoreResult<Tenant> {
+    Ok(Tenant {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        slug: r.try_get("slug")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn platform_only(p: &Principal) -> CoreResult<()> {
+    if p.platform_admin {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden(
+            "only platform admins manage tenants".into(),
+        ))
+    }
+}
+
+/// A URL-safe slug from a name: lower-case letters, digits and dashes.
+pub fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "tenant".into()
+    } else {
+        out.chars().take(60).collect()
+    }
+}
+
+pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<Tenant>, i64)> {
+    platform_only(p)?;
+    let rows = sqlx::query("SELECT * FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2")
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(db.pool())
+        .await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+        .fetch_one(db.pool())
+        .await?;
+    Ok((
+        rows.iter().map(row_to_tenant).collect::<CoreResult<_>>()?,
+        total,
+    ))
+}
+
+pub async fn get(db: &Db, p: &Principal, id: &str) -> CoreResult<Tenant> {
+    platform_only(p)?;
+    let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    row_to_tenant(&row)
+}
+
+pub async fn create(
+    db: &Db,
+    p: &Principal,
+    name: &str,
+    status: Option<&str>,
+    ip: Option<String>,
+) -> CoreResult<Tenant> {
+    platform_only(p)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(CoreError::Invalid(
+            "name must be 1 to 200 characters".into(),
+        ));
+    }
+    let status = status.unwrap_or("active");
+    if !matches!(status, "active" | "suspended") {
+        return Err(CoreError::Invalid(
+            "status must be active or suspended".into(),
+        ));
+    }
+    let base = slugify(name);
+    let now = clock::now();
+    for n in 1..100 {
+        let slug = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let t = Tenant {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            slug,
+            status: status.to_string(),
+            created_at: now.clone(),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (id, name, slug, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.slug)
+        .bind(&t.status)
+        .bind(&now)
+        .execute(db.pool())
+        .await;
+        match inserted {
+            Ok(_) => {
+                audit::record(
+                    db,
+                    NewEvent::new("tenant.created")
+                        .tenant(&t.id)
+                        .actor(Some(p.user_id.clone()))
+                        .resource("tenant", &t.id)
+                        .ip(ip),
+                )
+                .await?;
+                return Ok(t);
+            }
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(CoreError::Conflict("no free slug for that name".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slugs() {
+        assert_eq!(super::slugify("Migra Hosting, Inc."), "migra-hosting-inc");
+        assert_eq!(super::slugify("  ***  "), "tenant");
+        assert_eq!(super::slugify("Ünïcode Brand"), "n-code-brand");
+    }
+}

@@ -1,0 +1,264 @@
+//! mpanel tenants (§3, platform admins) and operator users (§4.1, tenant admins).
+//! Thin: parse, call core (which authorizes against the caller), map.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use mooring_core::{
+    identity::Role,
+    paging::PageQuery,
+    tenants,
+    users::{self, NewUser, UserChange},
+    CoreError,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    auth::{Caller, ClientIp},
+    error::{ApiError, ApiJson},
+};
+use crate::state::AppState;
+
+/// Query strings are parsed here so bad ones answer in the surface's shape.
+fn page_of(
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<mooring_core::paging::Page, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            e.body_text(),
+        )
+    })?;
+    q.check().map_err(|e| {
+        let field = if e.to_string().starts_with("page ") {
+            "page"
+        } else {
+            "pageSize"
+        };
+        ApiError::from(e).with_field(field, "out of range")
+    })
+}
+
+/// Name the field a core validation error is about.
+fn invalid_field(e: CoreError, field: &'static str) -> ApiError {
+    match e {
+        CoreError::Invalid(m) => ApiError::from(CoreError::Invalid(m.clone())).with_field(field, m),
+        other => other.into(),
+    }
+}
+
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let page = page_of(q)?;
+    let (items, total) = tenants::list(&state.db, &p, page).await?;
+    Ok(Json(json!({ "items": items, "total": total })))
+}
+
+pub async fn get_tenant(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(tenants::get(&state.db, &p, &id).await?)))
+}
+
+#[derive(Deserialize)]
+pub struct TenantBody {
+    name: String,
+    status: Option<String>,
+}
+
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<TenantBody>,
+) -> Result<Response, ApiError> {
+    let t = tenants::create(&state.db, &p, &b.name, b.status.as_deref(), ip)
+        .await
+        .map_err(|e| {
+            invalid_field(
+                e,
+                if b.name.trim().is_empty() {
+                    "name"
+                } else {
+                    "status"
+                },
+            )
+        })?;
+    Ok((StatusCode::CREATED, Json(json!(t))).into_response())
+}
+
+fn parse_role(roles: &[String]) -> Result<Role, ApiError> {
+    let invalid = |m: &str| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            m.to_string(),
+        )
+        .with_field("roles", m.to_string())
+    };
+    match roles {
+        [one] => {
+            Role::parse(one).map_err(|_| invalid("roles must be one of admin, staff, customer"))
+        }
+        [] => Err(invalid("give one role")),
+        _ => Err(invalid("an account has exactly one role")),
+    }
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let page = page_of(q)?;
+    let (items, total) = users::list(&state.db, &p, page).await?;
+    Ok(Json(json!({ "items": items, "total": total })))
+}
+
+pub async fn get_user(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(users::get(&state.db, &p, &id).await?)))
+}
+
+#[derive(Deserialize)]
+pub struct CreateUserBody {
+    name: String,
+    email: String,
+    password: SecretString,
+    roles: Vec<String>,
+    status: Option<String>,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<CreateUserBody>,
+) -> Result<Response, ApiError> {
+    let role = parse_role(&b.roles)?;
+    let field = field_of_user_error(&b.name, &b.email);
+    let u = users::create(
+        &state.db,
+        &p,
+        NewUser {
+            name: b.name,
+            email: b.email,
+            role,
+            status: b.status,
+            password: b.password,
+        },
+        ip,
+    )
+    .await
+    .map_err(|e| user_error(e, field))?;
+    Ok((StatusCode::CREATED, Json(json!(u))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct UpdateUserBody {
+    name: Option<String>,
+    email: Option<String>,
+    password: Option<SecretString>,
+    roles: Option<Vec<String>>,
+    status: Option<String>,
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UpdateUserBody>,
+) -> Result<Json<Value>, ApiError> {
+    if b.name.is_none()
+        && b.email.is_none()
+        && b.password.is_none()
+        && b.roles.is_none()
+        && b.status.is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "nothing to change",
+        ));
+    }
+    let role = b.roles.as_deref().map(parse_role).transpose()?;
+    let field = field_of_user_error(
+        b.name.as_deref().unwrap_or("x"),
+        b.email.as_deref().unwrap_or("x@x.x"),
+    );
+    let u = users::update(
+        &state.db,
+        &p,
+        &id,
+        UserChange {
+            name: b.name,
+            email: b.email,
+            role,
+            status: b.status,
+            password: b.password,
+        },
+        ip,
+    )
+    .await
+    .map_err(|e| user_error(e, field))?;
+    Ok(Json(json!(u)))
+}
+
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    users::delete(&state.db, &p, &id, ip).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Which field a validation failure of these values would be about, in the
+/// order core checks them (name, email, then status or password).
+fn field_of_user_error(name: &str, email: &str) -> &'static str {
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        "name"
+    } else if users::normalize_email(email).is_err() {
+        "email"
+    } else {
+        "password"
+    }
+}
+
+fn user_error(e: CoreError, field: &'static str) -> ApiError {
+    match e {
+        CoreError::Invalid(m) => {
+            let field = if m.starts_with("status") {
+                "status"
+            } else if m.starts_with("customer") {
+                "roles"
+            } else {
+                field
+            };
+            ApiError::from(CoreError::Invalid(m.clone())).with_field(field, m)
+        }
+        CoreError::Conflict(m) if m.contains("email") => {
+            ApiError::new(StatusCode::CONFLICT, "email_taken", m)
+        }
+        CoreError::Conflict(m) if m.contains("last active admin") => {
+            ApiError::new(StatusCode::CONFLICT, "last_admin", m)
+        }
+        other => other.into(),
+    }
+}
