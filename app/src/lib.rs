@@ -21,7 +21,7 @@ use components::layout::{AdminLayout, PortalLayout};
 use pages::{
     admin::{AdminDashboard, AdminSystem},
     home::Home,
-    login::LoginPage,
+    login::{ForgotPasswordPage, LoginPage, ResetPasswordPage},
     not_found::NotFound,
     portal::PortalOverview,
 };
@@ -62,6 +62,8 @@ pub fn App() -> impl IntoView {
                 // complete without JavaScript (no out-of-order streaming).
                 <Route path=path!("/") view=Home ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async/>
+                <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("/admin") view=AdminLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=AdminDashboard ssr=SsrMode::Async/>
                     <Route path=path!("system") view=AdminSystem ssr=SsrMode::Async/>

@@ -80,3 +80,14 @@ CREATE TABLE api_keys (
     revoked_at TEXT
 );
 CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id);
+
+-- Password reset tokens: single use, short-lived, hashed.
+CREATE TABLE password_resets (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT
+);
+CREATE INDEX password_resets_user_idx ON password_resets (user_id, created_at);

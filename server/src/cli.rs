@@ -289,10 +289,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
+    let mailer = config.mailer().context("mail")?;
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config),
         keys: Arc::new(crate::state::Keys::derive(&master)),
+        mailer: Arc::new(mailer),
         leptos,
         started: Instant::now(),
         bootstrap_closed: Default::default(),

@@ -55,6 +55,11 @@ pub struct Config {
     /// Password of that first admin (`MOORING_ADMIN_PASSWORD`); generated and
     /// printed once when unset.
     pub admin_password: Option<SecretString>,
+    /// Outgoing mail server (`MOORING_SMTP_URL`, e.g. `smtp://user:pass@host:587?tls=required`).
+    /// Unset: mail is written to `<data_dir>/outbox/` instead.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of Mooring's email (`MOORING_MAIL_FROM`).
+    pub mail_from: String,
 }
 
 impl Default for Config {
@@ -71,6 +76,8 @@ impl Default for Config {
             db_max_connections: 16,
             admin_email: None,
             admin_password: None,
+            smtp_url: None,
+            mail_from: "Mooring <mooring@localhost>".into(),
         }
     }
 }
@@ -89,6 +96,8 @@ const ENV_TEXT_KEYS: &[&str] = &[
     "public_url",
     "admin_email",
     "admin_password",
+    "smtp_url",
+    "mail_from",
 ];
 /// Typed settings, parsed by figment.
 const ENV_TYPED_KEYS: &[&str] = &["bind", "log_format", "max_body_bytes", "db_max_connections"];
@@ -135,6 +144,23 @@ impl Config {
                 self.data_dir.join("mooring.db").display()
             )),
         }
+    }
+
+    /// The URL users reach Mooring at: configured, or the listen address.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// The mailer this configuration asks for.
+    pub fn mailer(&self) -> anyhow::Result<mooring_core::mail::Mailer> {
+        Ok(mooring_core::mail::Mailer::new(
+            self.smtp_url.as_ref().map(|u| u.expose_secret()),
+            &self.mail_from,
+            self.data_dir.join("outbox"),
+        )?)
     }
 
     /// Whether users reach Mooring over https (cookies are then `Secure`).
@@ -259,7 +285,7 @@ mod tests {
                 );
                 jail.set_env(format!("MOORING_{key}"), value);
             }
-            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 11);
+            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 13);
             let c = Config::load(None)?;
             assert_eq!(c.bind.port(), 1);
             assert_eq!(c.data_dir, PathBuf::from("/d"));

@@ -9,7 +9,7 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use mooring_core::Db;
 
-use mooring_core::identity::tokens::derive_key;
+use mooring_core::{identity::tokens::derive_key, mail::Mailer};
 
 use crate::config::{Config, MasterKey};
 
@@ -19,6 +19,7 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
+    pub mailer: Arc<Mailer>,
     pub leptos: LeptosOptions,
     pub started: Instant,
     /// Set once an account or token exists: the rustploy bootstrap rule no longer applies.

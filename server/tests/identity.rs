@@ -326,6 +326,8 @@ async fn every_non_public_route_refuses_anonymous_and_forged_callers() {
         ("GET", "/api/v1/openapi.yaml"),
         ("POST", "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/logout"),
+        ("POST", "/api/v1/auth/password-reset/request"),
+        ("POST", "/api/v1/auth/password-reset/confirm"),
     ];
     let s = server_with_admin(testkit::sqlite().await).await;
     let routes = api_routes();

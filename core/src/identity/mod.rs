@@ -7,6 +7,7 @@ pub mod access_tokens;
 pub mod api_keys;
 pub mod login;
 pub mod refresh;
+pub mod reset;
 pub mod session_store;
 pub mod tokens;
 

@@ -14,10 +14,12 @@ use mooring_core::{
         self,
         login::{self, LoginOutcome},
         refresh::{self, RefreshError},
+        reset::{self, ConfirmError},
         session_store::{SIGNED_IN_AT_KEY, USER_KEY},
         tokens::jwt_sign,
         Principal, Role, User,
     },
+    CoreError,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -311,4 +313,72 @@ pub async fn rustploy_me(
 ) -> Result<Json<Value>, ApiError> {
     let u = me_user(&state, &p).await?;
     Ok(Json(rustploy_user(&u)))
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequestBody {
+    email: String,
+}
+
+/// Send the reset mail in the background: the answer (and its timing) is the
+/// same whether or not the address has an account.
+pub fn spawn_reset_request(state: &AppState, email: String, ip: Option<String>) {
+    let state = state.clone();
+    let link = format!("{}/reset-password", state.config.base_url());
+    tokio::spawn(async move {
+        if let Err(e) = reset::request(&state.db, &state.mailer, &email, &link, ip).await {
+            tracing::error!(error = %e, "password reset mail failed");
+        }
+    });
+}
+
+/// `POST /api/v1/auth/password-reset/request`: always 202 `{ ok: true }`.
+pub async fn reset_request(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<ResetRequestBody>,
+) -> Response {
+    spawn_reset_request(&state, b.email, ip);
+    (StatusCode::ACCEPTED, Json(json!({ "ok": true }))).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ResetConfirmBody {
+    token: String,
+    new_password: SecretString,
+}
+
+/// Set a new password with a reset token; the error, if any, as an ApiError.
+pub async fn confirm_reset(
+    state: &AppState,
+    token: &str,
+    pw: SecretString,
+    ip: Option<String>,
+) -> Result<(), ApiError> {
+    match reset::confirm(&state.db, token, pw, ip).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(ConfirmError::InvalidToken)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_reset_token",
+            "this reset link is unknown, used or expired; ask for a new one",
+        )),
+        Err(CoreError::Invalid(m)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            m.clone(),
+        )
+        .with_field("new_password", m)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/v1/auth/password-reset/confirm`: `{ ok: true }`; every session of
+/// the account ends.
+pub async fn reset_confirm(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<ResetConfirmBody>,
+) -> Result<Json<Value>, ApiError> {
+    confirm_reset(&state, &b.token, b.new_password, ip).await?;
+    Ok(Json(json!({ "ok": true })))
 }

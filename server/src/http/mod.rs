@@ -78,6 +78,14 @@ pub fn api_routes() -> RouteTable<AppState> {
         .public_post("/api/v1/auth/login", identity::rustploy_login)
         .public_post("/api/v1/auth/logout", identity::rustploy_logout)
         .get("/api/v1/auth/me", identity::rustploy_me)
+        .public_post(
+            "/api/v1/auth/password-reset/request",
+            identity::reset_request,
+        )
+        .public_post(
+            "/api/v1/auth/password-reset/confirm",
+            identity::reset_confirm,
+        )
         .post("/api/v1/tokens", tokens::create)
         .get("/api/v1/tokens", tokens::list)
         .delete("/api/v1/tokens/{token_id}", tokens::revoke)
@@ -116,6 +124,8 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi/{file}", get(openapi::by_name))
         .route("/login", post(portal::login_form))
         .route("/logout", post(portal::logout_form))
+        .route("/forgot-password", post(portal::forgot_form))
+        .route("/reset-password", post(portal::reset_form))
         .nest("/pkg", assets)
         .leptos_routes_with_context(&state, pages, provide, {
             let options = options.clone();

@@ -18,7 +18,9 @@ use tower_sessions::Session;
 
 use super::{
     auth::{same_origin, Auth, ClientIp},
-    identity::{authenticate, end_session, start_session, LoginBody},
+    identity::{
+        authenticate, confirm_reset, end_session, spawn_reset_request, start_session, LoginBody,
+    },
 };
 use crate::state::AppState;
 
@@ -141,6 +143,72 @@ pub async fn login_form(
         home_of(user.role).to_string()
     };
     Redirect::to(&dest).into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ForgotForm {
+    email: String,
+}
+
+/// `POST /forgot-password` (HTML form): same answer for every address.
+pub async fn forgot_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: ForgotForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !same_origin(&headers) {
+        return Redirect::to("/forgot-password?error=forbidden_origin").into_response();
+    }
+    if form.email.trim().is_empty() {
+        return Redirect::to("/forgot-password?error=email_required").into_response();
+    }
+    spawn_reset_request(&state, form.email, ip);
+    Redirect::to("/forgot-password?sent=1").into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResetForm {
+    token: String,
+    password: String,
+    confirm: String,
+}
+
+/// `POST /reset-password` (HTML form).
+pub async fn reset_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: ResetForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let back = |error: &str| {
+        let q = serde_urlencoded::to_string([("token", form.token.as_str()), ("error", error)])
+            .unwrap_or_default();
+        Redirect::to(&format!("/reset-password?{q}")).into_response()
+    };
+    if !same_origin(&headers) {
+        return back("forbidden_origin");
+    }
+    if form.password != form.confirm {
+        return back("mismatch");
+    }
+    match confirm_reset(
+        &state,
+        &form.token,
+        secrecy::SecretString::from(form.password.clone()),
+        ip,
+    )
+    .await
+    {
+        Ok(()) => Redirect::to("/login?reset=1").into_response(),
+        Err(e) if e.code == "validation_failed" => back("weak_password"),
+        Err(e) if e.code == "invalid_reset_token" => back("invalid_token"),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `POST /logout` (HTML form).

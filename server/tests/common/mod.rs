@@ -26,7 +26,13 @@ impl TestServer {
         Self::start_with(db, Config::default()).await
     }
 
-    pub async fn start_with(db: TestDb, config: Config) -> TestServer {
+    pub async fn start_with(db: TestDb, mut config: Config) -> TestServer {
+        if config.data_dir == Config::default().data_dir {
+            // Never write into the source tree: outbox and keys go to a temp dir.
+            config.data_dir =
+                std::env::temp_dir().join(format!("mooring-srv-{}", uuid::Uuid::new_v4()));
+        }
+        let mailer = config.mailer().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let site = assets::find_site_dir(None).map(|d| d.display().to_string());
@@ -42,6 +48,7 @@ impl TestServer {
             keys: Arc::new(Keys::derive(
                 &MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
             )),
+            mailer: Arc::new(mailer),
             leptos,
             started: Instant::now(),
             bootstrap_closed: Default::default(),
@@ -71,5 +78,86 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
+    }
+}
+
+/// A real SMTP server on loopback (aiosmtpd from Debian's python3-aiosmtpd,
+/// installed by `./x setup`) that stores what it receives in a Maildir.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("mooring-smtp-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.join("Maildir"))
+            .spawn()
+            .expect("start aiosmtpd (Debian package python3-aiosmtpd; `./x setup` installs it)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return SmtpSink { port, dir, child };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, decoded from quoted-printable.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.dir.join("Maildir/new");
+        let Ok(entries) = std::fs::read_dir(new) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .map(|m| {
+                m.replace("=\r\n", "")
+                    .replace("=\n", "")
+                    .replace("=3D", "=")
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Wait until `n` messages have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} messages, got {}", self.messages().len());
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
