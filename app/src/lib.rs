@@ -21,6 +21,7 @@ use components::layout::{AdminLayout, PortalLayout};
 use pages::{
     admin::{AdminDashboard, AdminSystem},
     home::Home,
+    identity::{AdminApiKeys, AdminTokens, AdminUsers, Profile},
     login::{ForgotPasswordPage, LoginPage, ResetPasswordPage},
     not_found::NotFound,
     portal::PortalOverview,
@@ -67,6 +68,10 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("/admin") view=AdminLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=AdminDashboard ssr=SsrMode::Async/>
                     <Route path=path!("system") view=AdminSystem ssr=SsrMode::Async/>
+                    <Route path=path!("users") view=AdminUsers ssr=SsrMode::Async/>
+                    <Route path=path!("api-keys") view=AdminApiKeys ssr=SsrMode::Async/>
+                    <Route path=path!("tokens") view=AdminTokens ssr=SsrMode::Async/>
+                    <Route path=path!("profile") view=Profile ssr=SsrMode::Async/>
                 </ParentRoute>
                 <ParentRoute path=path!("/portal") view=PortalLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=PortalOverview ssr=SsrMode::Async/>

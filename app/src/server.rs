@@ -62,6 +62,159 @@ pub struct PortalUser {
     pub name: String,
     /// `admin`, `staff` or `customer`.
     pub role: String,
+    pub tenant_id: String,
+    pub platform_admin: bool,
+}
+
+impl PortalUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
+    /// The caller as core authorizes it (a browser session: full scope).
+    #[cfg(feature = "ssr")]
+    pub fn principal(&self) -> mooring_core::identity::Principal {
+        use mooring_core::identity::{Principal, Role, Scope, Via};
+        Principal {
+            user_id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            role: Role::parse(&self.role).unwrap_or(Role::Customer),
+            platform_admin: self.platform_admin,
+            scope: Scope::Admin,
+            via: Via::Session,
+        }
+    }
+}
+
+/// A one-time message for the next page (set by a form handler, shown once).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Flash {
+    /// `ok` or `error`.
+    pub kind: String,
+    pub message: String,
+    /// A secret to show exactly once (a new API key or token).
+    pub secret: Option<String>,
+}
+
+/// The flash message of this request, if any (server side only).
+#[cfg(feature = "ssr")]
+pub fn current_flash() -> Option<Flash> {
+    use_context::<http::request::Parts>()?
+        .extensions
+        .get::<Flash>()
+        .cloned()
+}
+
+#[cfg(feature = "ssr")]
+fn caller() -> Result<PortalUser, ServerFnError> {
+    current_user().ok_or_else(|| ServerFnError::new("sign in first"))
+}
+
+#[cfg(feature = "ssr")]
+fn db() -> Result<mooring_core::Db, ServerFnError> {
+    use_context::<PortalContext>()
+        .map(|c| c.db)
+        .ok_or_else(|| ServerFnError::new("portal context missing"))
+}
+
+/// One row of the users table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+/// The accounts the signed-in operator may see.
+#[server(prefix = "/_fn", endpoint = "admin_users")]
+pub async fn admin_users() -> Result<Vec<UserRow>, ServerFnError> {
+    let me = caller()?;
+    let page = mooring_core::paging::PageQuery {
+        page: Some(1),
+        page_size: Some(200),
+    }
+    .check()
+    .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let (users, _) = mooring_core::users::list(&db()?, &me.principal(), page)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(users
+        .into_iter()
+        .map(|u| UserRow {
+            id: u.id,
+            name: u.name,
+            email: u.email,
+            role: u.roles.into_iter().next().unwrap_or_default(),
+            status: u.status,
+            created_at: u.created_at,
+        })
+        .collect())
+}
+
+/// One row of a credentials table (API keys, access tokens).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CredentialRow {
+    pub id: String,
+    pub name: String,
+    pub detail: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+/// The tenant's API keys (tenant admins).
+#[server(prefix = "/_fn", endpoint = "admin_api_keys")]
+pub async fn admin_api_keys() -> Result<Vec<CredentialRow>, ServerFnError> {
+    let me = caller()?;
+    if !me.is_admin() {
+        return Err(ServerFnError::new(
+            "only the tenant's admins manage API keys",
+        ));
+    }
+    let keys = mooring_core::identity::api_keys::list(&db()?, &me.tenant_id)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(keys
+        .into_iter()
+        .map(|k| CredentialRow {
+            id: k.id,
+            name: k.name,
+            detail: "X-API-Key".into(),
+            created_at: k.created_at,
+            expires_at: None,
+            last_used_at: k.last_used_at,
+        })
+        .collect())
+}
+
+/// The signed-in person's access tokens (and, for admins, the tenant's service tokens).
+#[server(prefix = "/_fn", endpoint = "my_tokens")]
+pub async fn my_tokens() -> Result<Vec<CredentialRow>, ServerFnError> {
+    let me = caller()?;
+    let tokens = mooring_core::identity::access_tokens::list(&db()?, &me.principal())
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(tokens
+        .into_iter()
+        .map(|t| CredentialRow {
+            id: t.id,
+            name: t.name,
+            detail: format!(
+                "{} · {}",
+                match t.kind {
+                    mooring_core::identity::access_tokens::Kind::Personal => "personal",
+                    mooring_core::identity::access_tokens::Kind::Service => "service",
+                },
+                t.scopes.join(", ")
+            ),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+        })
+        .collect())
 }
 
 /// Who is signed in on this request (server side only).

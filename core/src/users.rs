@@ -461,3 +461,68 @@ pub async fn delete(db: &Db, p: &Principal, id: &str, ip: Option<String>) -> Cor
     .await?;
     Ok(())
 }
+
+/// Why changing one's own password failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnPasswordError {
+    WrongCurrent,
+}
+
+/// Change one's own password: the current one must match. Ends every session
+/// and refresh token of the account (the caller starts a fresh session).
+pub async fn change_own_password(
+    db: &Db,
+    user_id: &str,
+    current: SecretString,
+    new: SecretString,
+    ip: Option<String>,
+) -> CoreResult<Result<(), OwnPasswordError>> {
+    use secrecy::ExposeSecret;
+    let user = crate::identity::user_by_id(db, user_id)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    if !password::verify(current, user.password_hash.clone()).await? {
+        return Ok(Err(OwnPasswordError::WrongCurrent));
+    }
+    password::validate_new(new.expose_secret())?;
+    let hash = password::hash(new).await?;
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(&hash)
+        .bind(clock::now())
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    end_access(db, user_id).await?;
+    audit::record(
+        db,
+        NewEvent::new("user.password_changed")
+            .tenant(&user.tenant_id)
+            .actor(Some(user_id.to_string()))
+            .resource("user", user_id)
+            .ip(ip),
+    )
+    .await?;
+    Ok(Ok(()))
+}
+
+/// End every session of an account of the caller's tenant (tenant admins).
+pub async fn end_sessions_of(
+    db: &Db,
+    p: &Principal,
+    id: &str,
+    ip: Option<String>,
+) -> CoreResult<()> {
+    tenant_admin(p)?;
+    let u = get(db, p, id).await?;
+    end_access(db, &u.id).await?;
+    audit::record(
+        db,
+        NewEvent::new("user.sessions_ended")
+            .tenant(&u.tenant_id)
+            .actor(Some(p.user_id.clone()))
+            .resource("user", &u.id)
+            .ip(ip),
+    )
+    .await?;
+    Ok(())
+}

@@ -5,6 +5,29 @@ use leptos_router::components::{Outlet, A};
 
 use super::islands::{LiveBadge, NavMenu};
 
+/// The one-time message the last form left: a result, an error, or a new secret.
+#[component]
+fn FlashBanner() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let flash = crate::server::current_flash();
+    #[cfg(not(feature = "ssr"))]
+    let flash: Option<crate::server::Flash> = None;
+    flash.map(|f| {
+        let role = if f.kind == "error" { "alert" } else { "status" };
+        view! {
+            <div class=format!("flash flash-{}", f.kind) role=role data-testid="flash">
+                <p>{f.message}</p>
+                {f.secret.map(|s| view! {
+                    <p class="secret-box">
+                        <code data-testid="secret">{s}</code>
+                    </p>
+                    <p class="small">"Copy it now: it is not shown again."</p>
+                })}
+            </div>
+        }
+    })
+}
+
 /// Who is signed in, and the sign-out button (a plain form: works without JavaScript).
 #[component]
 fn Account() -> impl IntoView {
@@ -44,11 +67,16 @@ pub fn AdminLayout() -> impl IntoView {
                 <nav class="sidenav" aria-label="Admin">
                     <ul>
                         <NavLink href="/admin" label="Dashboard"/>
+                        <NavLink href="/admin/users" label="Users"/>
+                        <NavLink href="/admin/api-keys" label="API keys"/>
+                        <NavLink href="/admin/tokens" label="Access tokens"/>
+                        <NavLink href="/admin/profile" label="Profile"/>
                         <NavLink href="/admin/system" label="System"/>
                     </ul>
                 </nav>
             </NavMenu>
             <main class="content" id="main">
+                <FlashBanner/>
                 <Outlet/>
             </main>
         </div>
@@ -72,6 +100,7 @@ pub fn PortalLayout() -> impl IntoView {
                 </nav>
             </NavMenu>
             <main class="content" id="main">
+                <FlashBanner/>
                 <Outlet/>
             </main>
         </div>

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod home;
+pub mod identity;
 pub mod login;
 pub mod not_found;
 pub mod portal;

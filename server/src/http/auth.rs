@@ -207,6 +207,8 @@ pub async fn resolve(
                 email: user.email.clone(),
                 name: user.name.clone(),
                 role: user.role.as_str().to_string(),
+                tenant_id: user.tenant_id.clone(),
+                platform_admin: user.platform_admin,
             });
     }
     req.extensions_mut().insert(auth);

@@ -8,6 +8,7 @@
 //! | everything else        | portals  | HTML (Leptos)            |
 
 pub mod accounts;
+pub mod admin_forms;
 pub mod api_keys;
 pub mod auth;
 pub mod error;
@@ -124,6 +125,19 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi/{file}", get(openapi::by_name))
         .route("/login", post(portal::login_form))
         .route("/logout", post(portal::logout_form))
+        .route("/admin/users", post(admin_forms::create_user))
+        .route("/admin/users/{id}/{action}", post(admin_forms::user_action))
+        .route("/admin/api-keys", post(admin_forms::create_api_key))
+        .route(
+            "/admin/api-keys/{id}/revoke",
+            post(admin_forms::revoke_api_key),
+        )
+        .route("/admin/tokens", post(admin_forms::create_token))
+        .route("/admin/tokens/{id}/revoke", post(admin_forms::revoke_token))
+        .route(
+            "/admin/profile/password",
+            post(admin_forms::change_password),
+        )
         .route("/forgot-password", post(portal::forgot_form))
         .route("/reset-password", post(portal::reset_form))
         .nest("/pkg", assets)

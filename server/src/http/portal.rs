@@ -8,7 +8,7 @@
 use axum::{
     body::Bytes,
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderValue},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
+    admin_forms::FLASH_KEY,
     auth::{same_origin, Auth, ClientIp},
     identity::{
         authenticate, confirm_reset, end_session, spawn_reset_request, start_session, LoginBody,
@@ -70,8 +71,29 @@ pub async fn guard(req: Request, next: Next) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| path.clone());
+    let mut req = req;
     let mut resp = match req.extensions().get::<Auth>() {
-        Some(Auth::User(p, _)) if area_allows(&path, p.role) => next.run(req).await,
+        Some(Auth::User(p, _)) if area_allows(&path, p.role) => {
+            if req.method() != Method::GET && req.method() != Method::HEAD {
+                // Cookie-authenticated forms must come from our own pages.
+                if !same_origin(req.headers()) {
+                    return (
+                        StatusCode::FORBIDDEN,
+                        "Cross-site form refused: send it from Mooring's own page.",
+                    )
+                        .into_response();
+                }
+            } else if let Some(session) = req.extensions().get::<Session>().cloned() {
+                // The one-time message a form left for this page.
+                if let Ok(Some(flash)) = session
+                    .remove::<mooring_app::server::Flash>(FLASH_KEY)
+                    .await
+                {
+                    req.extensions_mut().insert(flash);
+                }
+            }
+            next.run(req).await
+        }
         Some(Auth::User(p, _)) => Redirect::to(home_of(p.role)).into_response(),
         Some(Auth::Invalid(e)) if e.code == "session_expired" => Redirect::to(&login_url(&[
             ("error", "session_expired"),

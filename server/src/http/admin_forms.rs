@@ -1,0 +1,335 @@
+//! The admin portal's forms for accounts and credentials. Each handler
+//! calls core (which authorizes), leaves a one-time message in the session
+//! and redirects back (post/redirect/get), so pages work without JavaScript
+//! and a new secret is shown once without ever being put in a URL.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequestParts, Path, State},
+    http::request::Parts,
+    response::{IntoResponse, Redirect, Response},
+};
+use mooring_app::server::Flash;
+use mooring_core::{
+    identity::{
+        access_tokens::{self, parse_scope, Kind, NewToken},
+        api_keys, Principal, Role,
+    },
+    users::{self, NewUser, OwnPasswordError, UserChange},
+    CoreError,
+};
+use secrecy::SecretString;
+use tower_sessions::Session;
+
+use super::{
+    auth::{Auth, ClientIp},
+    error::ApiError,
+    identity::start_session,
+};
+use crate::state::AppState;
+
+/// The session key of the one-time message.
+pub const FLASH_KEY: &str = "flash";
+
+/// The signed-in person posting an admin form (the guard let them in).
+pub struct PortalCaller(pub Principal, pub Box<mooring_core::identity::User>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PortalCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Auth>() {
+            Some(Auth::User(p, u)) => Ok(PortalCaller(p.clone(), u.clone())),
+            _ => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+async fn back(
+    session: &Session,
+    to: &str,
+    result: Result<String, String>,
+    secret: Option<String>,
+) -> Response {
+    let flash = match result {
+        Ok(message) => Flash {
+            kind: "ok".into(),
+            message,
+            secret,
+        },
+        Err(message) => Flash {
+            kind: "error".into(),
+            message,
+            secret: None,
+        },
+    };
+    if let Err(e) = session.insert(FLASH_KEY, flash).await {
+        return ApiError::internal(e).into_response();
+    }
+    Redirect::to(to).into_response()
+}
+
+/// What to tell a person about a core error.
+fn say(e: CoreError) -> String {
+    match e {
+        CoreError::Invalid(m) | CoreError::Conflict(m) | CoreError::Forbidden(m) => capitalize(&m),
+        CoreError::NotFound => "That no longer exists.".into(),
+        other => {
+            tracing::error!(error = %other, "admin form failed");
+            "Something went wrong on our side; it has been logged.".into()
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str().trim_end_matches('.')),
+        None => String::new(),
+    }
+}
+
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field(f: &[(String, String)], name: &str) -> String {
+    f.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// `POST /admin/users`.
+pub async fn create_user(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let role = match field(&f, "role").as_str() {
+        "admin" => Role::Admin,
+        _ => Role::Staff,
+    };
+    let email = field(&f, "email");
+    let result = users::create(
+        &state.db,
+        &p,
+        NewUser {
+            name: field(&f, "name"),
+            email: email.clone(),
+            role,
+            status: None,
+            password: SecretString::from(field(&f, "password")),
+        },
+        ip,
+    )
+    .await
+    .map(|u| format!("Created the account {}.", u.email))
+    .map_err(say);
+    back(&session, "/admin/users", result, None).await
+}
+
+/// `POST /admin/users/{id}/{disable|enable|end-sessions}`.
+pub async fn user_action(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let result = match action.as_str() {
+        "disable" | "enable" => {
+            let status = if action == "disable" {
+                "disabled"
+            } else {
+                "active"
+            };
+            users::update(
+                &state.db,
+                &p,
+                &id,
+                UserChange {
+                    status: Some(status.into()),
+                    ..UserChange::default()
+                },
+                ip,
+            )
+            .await
+            .map(|u| format!("{} is now {status}.", u.email))
+        }
+        "end-sessions" => users::end_sessions_of(&state.db, &p, &id, ip)
+            .await
+            .map(|()| "Every session of that account has ended.".to_string()),
+        _ => Err(CoreError::NotFound),
+    };
+    back(&session, "/admin/users", result.map_err(say), None).await
+}
+
+/// `POST /admin/api-keys`.
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    if p.role != Role::Admin {
+        return back(
+            &session,
+            "/admin/api-keys",
+            Err("Only the tenant's admins manage API keys.".into()),
+            None,
+        )
+        .await;
+    }
+    let name = field(&form(&body), "name");
+    match api_keys::create(&state.db, &p.tenant_id, &name, Some(&p.user_id), ip).await {
+        Ok((key, secret)) => {
+            back(
+                &session,
+                "/admin/api-keys",
+                Ok(format!("Created the API key “{}”.", key.name)),
+                Some(secret),
+            )
+            .await
+        }
+        Err(e) => back(&session, "/admin/api-keys", Err(say(e)), None).await,
+    }
+}
+
+/// `POST /admin/api-keys/{id}/revoke`.
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let result = if p.role != Role::Admin {
+        Err("Only the tenant's admins manage API keys.".to_string())
+    } else {
+        api_keys::revoke(&state.db, &p.tenant_id, &id, Some(&p.user_id), ip)
+            .await
+            .map(|()| "The API key is revoked.".to_string())
+            .map_err(say)
+    };
+    back(&session, "/admin/api-keys", result, None).await
+}
+
+/// `POST /admin/tokens`.
+pub async fn create_token(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let parsed = (|| -> Result<NewToken, CoreError> {
+        let scopes = f
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| parse_scope(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let expires_at = match field(&f, "expires_on").trim() {
+            "" => None,
+            d => Some(
+                mooring_core::clock::parse(&format!("{d}T23:59:59Z"))
+                    .ok_or_else(|| CoreError::Invalid("the expiry date is not a date".into()))?,
+            ),
+        };
+        Ok(NewToken {
+            name: field(&f, "name"),
+            kind: Kind::parse(&field(&f, "kind"))?,
+            scopes,
+            expires_at,
+        })
+    })();
+    let created = match parsed {
+        Ok(new) => access_tokens::create(&state.db, &p, new, ip).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok((token, secret)) => {
+            back(
+                &session,
+                "/admin/tokens",
+                Ok(format!("Created the token “{}”.", token.name)),
+                Some(secret),
+            )
+            .await
+        }
+        Err(e) => back(&session, "/admin/tokens", Err(say(e)), None).await,
+    }
+}
+
+/// `POST /admin/tokens/{id}/revoke`.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let result = access_tokens::revoke(&state.db, &p, &id, ip)
+        .await
+        .map(|()| "The token is revoked.".to_string())
+        .map_err(say);
+    back(&session, "/admin/tokens", result, None).await
+}
+
+/// `POST /admin/profile/password`: ends every session, then signs this browser in again.
+pub async fn change_password(
+    State(state): State<AppState>,
+    PortalCaller(_, user): PortalCaller,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let (new, confirm) = (field(&f, "password"), field(&f, "confirm"));
+    if new != confirm {
+        return back(
+            &session,
+            "/admin/profile",
+            Err("The two new passwords differ.".into()),
+            None,
+        )
+        .await;
+    }
+    let changed = users::change_own_password(
+        &state.db,
+        &user.id,
+        SecretString::from(field(&f, "current")),
+        SecretString::from(new),
+        ip,
+    )
+    .await;
+    match changed {
+        Ok(Ok(())) => {
+            if let Err(e) = start_session(&session, &user).await {
+                return e.into_response();
+            }
+            back(
+                &session,
+                "/admin/profile",
+                Ok("Your password is changed; other devices are signed out.".into()),
+                None,
+            )
+            .await
+        }
+        Ok(Err(OwnPasswordError::WrongCurrent)) => {
+            back(
+                &session,
+                "/admin/profile",
+                Err("The current password is wrong.".into()),
+                None,
+            )
+            .await
+        }
+        Err(e) => back(&session, "/admin/profile", Err(say(e)), None).await,
+    }
+}

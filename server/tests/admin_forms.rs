@@ -1,0 +1,306 @@
+//! The admin portal's account and credential pages, driven as a browser
+//! without JavaScript would: plain form posts, redirects, one-time messages.
+
+mod common;
+
+use common::TestServer;
+use mooring_core::{testkit, users};
+use reqwest::{header, redirect::Policy, StatusCode};
+use secrecy::SecretString;
+
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "correct horse battery";
+
+struct Browser<'a> {
+    s: &'a TestServer,
+    c: reqwest::Client,
+    cookie: String,
+}
+
+impl Browser<'_> {
+    async fn sign_in<'s>(s: &'s TestServer, email: &str, password: &str) -> Browser<'s> {
+        let c = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap();
+        let r = c
+            .post(s.url("/login"))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let cookie = r.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        Browser { s, c, cookie }
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let r = self
+            .c
+            .post(self.s.url(path))
+            .header(header::COOKIE, &self.cookie)
+            .header("sec-fetch-site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        if let Some(c) = r.headers().get(header::SET_COOKIE) {
+            self.cookie = c.to_str().unwrap().split(';').next().unwrap().to_string();
+        }
+        r
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let r = self
+            .c
+            .get(self.s.url(path))
+            .header(header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.text().await.unwrap()
+    }
+}
+
+fn secret_in(html: &str) -> String {
+    let at = html
+        .find("data-testid=\"secret\">")
+        .expect("a secret on the page")
+        + "data-testid=\"secret\">".len();
+    html[at..].split('<').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_credentials_through_the_admin_forms() {
+    let t = testkit::sqlite().await;
+    users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let s = TestServer::start(t).await;
+    let mut b = Browser::sign_in(&s, EMAIL, PASSWORD).await;
+
+    // Forms from another site are refused outright.
+    let r =
+        b.c.post(s.url("/admin/users"))
+            .header(header::COOKIE, &b.cookie)
+            .header("sec-fetch-site", "cross-site")
+            .form(&[
+                ("name", "X"),
+                ("email", "x@example.com"),
+                ("password", "long enough pw"),
+                ("role", "admin"),
+            ])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // A new operator: a message once, then the list.
+    let r = b
+        .post(
+            "/admin/users",
+            &[
+                ("name", "Sam"),
+                ("email", "sam@example.com"),
+                ("password", "staff password 1"),
+                ("role", "staff"),
+            ],
+        )
+        .await;
+    assert_eq!(r.headers()[header::LOCATION], "/admin/users");
+    let page = b.page("/admin/users").await;
+    assert!(
+        page.contains("Created the account sam@example.com."),
+        "{page}"
+    );
+    assert!(page.contains("sam@example.com") && page.contains("staff"));
+    assert!(
+        !b.page("/admin/users").await.contains("Created the account"),
+        "the message shows once"
+    );
+    let r = b
+        .post(
+            "/admin/users",
+            &[
+                ("name", "Short"),
+                ("email", "short@example.com"),
+                ("password", "short"),
+                ("role", "staff"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(b
+        .page("/admin/users")
+        .await
+        .contains("Password must be at least 12 characters."));
+
+    // Disable and end sessions.
+    let sam = mooring_core::identity::user_by_email(&s.db.db, "sam@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let staff = Browser::sign_in(&s, "sam@example.com", "staff password 1").await;
+    b.post(&format!("/admin/users/{}/end-sessions", sam.id), &[])
+        .await;
+    assert!(b
+        .page("/admin/users")
+        .await
+        .contains("Every session of that account has ended."));
+    let r = staff
+        .c
+        .get(s.url("/admin"))
+        .header(header::COOKIE, &staff.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the staff member was signed out"
+    );
+    b.post(&format!("/admin/users/{}/disable", sam.id), &[])
+        .await;
+    assert!(b
+        .page("/admin/users")
+        .await
+        .contains("sam@example.com is now disabled."));
+    let r = staff
+        .c
+        .post(s.url("/login"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("email", "sam@example.com"),
+            ("password", "staff password 1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .contains("error=invalid_credentials"));
+
+    // An API key: its secret is shown once and works.
+    b.post("/admin/api-keys", &[("name", "CI deploys")]).await;
+    let page = b.page("/admin/api-keys").await;
+    assert!(page.contains("Created the API key “CI deploys”."), "{page}");
+    let key = secret_in(&page);
+    assert!(key.starts_with("mk_"));
+    let again = b.page("/admin/api-keys").await;
+    assert!(!again.contains(&key) && again.contains("CI deploys"));
+    let r = s
+        .client
+        .get(s.url("/api/v1/tokens"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = mooring_core::identity::api_keys::list(&s.db.db, mooring_core::DEFAULT_TENANT_ID)
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    b.post(&format!("/admin/api-keys/{id}/revoke"), &[]).await;
+    assert!(b
+        .page("/admin/api-keys")
+        .await
+        .contains("The API key is revoked."));
+    let r = s
+        .client
+        .get(s.url("/api/v1/tokens"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // An access token with two scopes and an expiry date.
+    b.post(
+        "/admin/tokens",
+        &[
+            ("name", "deployer"),
+            ("kind", "personal"),
+            ("scope", "read"),
+            ("scope", "deploy"),
+            ("expires_on", "2999-12-31"),
+        ],
+    )
+    .await;
+    let page = b.page("/admin/tokens").await;
+    let token = secret_in(&page);
+    assert!(token.starts_with("mpat_"));
+    let page = b.page("/admin/tokens").await;
+    assert!(
+        page.contains("personal · read, deploy") && page.contains("2999-12-31 23:59"),
+        "{page}"
+    );
+    let r = s
+        .client
+        .get(s.url("/api/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    b.post(
+        "/admin/tokens",
+        &[("name", "bad"), ("kind", "personal"), ("scope", "root")],
+    )
+    .await;
+    assert!(b
+        .page("/admin/tokens")
+        .await
+        .contains("Unknown scope `root`"));
+
+    // Changing one's password: wrong current refused; then other sessions end, this one stays.
+    let other = Browser::sign_in(&s, EMAIL, PASSWORD).await;
+    b.post(
+        "/admin/profile/password",
+        &[
+            ("current", "not it at all"),
+            ("password", "a brand new password"),
+            ("confirm", "a brand new password"),
+        ],
+    )
+    .await;
+    assert!(b
+        .page("/admin/profile")
+        .await
+        .contains("The current password is wrong."));
+    b.post(
+        "/admin/profile/password",
+        &[
+            ("current", PASSWORD),
+            ("password", "a brand new password"),
+            ("confirm", "a brand new password"),
+        ],
+    )
+    .await;
+    assert!(b
+        .page("/admin/profile")
+        .await
+        .contains("Your password is changed"));
+    let r = other
+        .c
+        .get(s.url("/admin"))
+        .header(header::COOKIE, &other.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the other device is signed out"
+    );
+    s.stop().await;
+}
