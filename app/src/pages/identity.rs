@@ -43,11 +43,11 @@ fn UsersTable(users: Vec<UserRow>) -> impl IntoView {
                         let toggle_label = if u.status == "active" { "Disable" } else { "Enable" };
                         view! {
                             <tr>
-                                <td>{u.name.clone()}</td>
-                                <td>{u.email.clone()}</td>
-                                <td>{u.role.clone()}</td>
-                                <td><span class=format!("badge state-{}", if u.status == "active" { "ok" } else { "down" })>{u.status.clone()}</span></td>
-                                <td>{short_time(&u.created_at)}</td>
+                                <td data-label="Name">{u.name.clone()}</td>
+                                <td data-label="Email">{u.email.clone()}</td>
+                                <td data-label="Role">{u.role.clone()}</td>
+                                <td data-label="Status"><span class=format!("badge state-{}", if u.status == "active" { "ok" } else { "down" })>{u.status.clone()}</span></td>
+                                <td data-label="Since">{short_time(&u.created_at)}</td>
                                 <td class="actions">
                                     <form method="post" action=format!("/admin/users/{}/{toggle}", u.id) class="inline">
                                         <button type="submit" class="button small" aria-label=format!("{toggle_label} {}", u.email)>{toggle_label}</button>
@@ -114,11 +114,11 @@ fn CredentialsTable(
                 <tbody>
                     {rows.into_iter().map(|r| view! {
                         <tr>
-                            <td>{r.name.clone()}</td>
-                            <td>{r.detail.clone()}</td>
-                            <td>{short_time(&r.created_at)}</td>
-                            <td>{when(&r.expires_at, "never")}</td>
-                            <td>{when(&r.last_used_at, "never")}</td>
+                            <td data-label="Name">{r.name.clone()}</td>
+                            <td data-label="Kind">{r.detail.clone()}</td>
+                            <td data-label="Created">{short_time(&r.created_at)}</td>
+                            <td data-label="Expires">{when(&r.expires_at, "never")}</td>
+                            <td data-label="Last used">{when(&r.last_used_at, "never")}</td>
                             <td class="actions">
                                 <form method="post" action=format!("{revoke_base}/{}/revoke", r.id) class="inline">
                                     <button type="submit" class="button small danger" aria-label=format!("Revoke {}", r.name)>"Revoke"</button>

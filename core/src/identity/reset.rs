@@ -41,38 +41,35 @@ pub async fn request(
     };
     let now = OffsetDateTime::now_utc();
     let token = random_token("");
-    let id = uuid::Uuid::new_v4().to_string();
-    let created = clock::format(now);
-    sqlx::query(
-        "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&id)
-    .bind(&user.id)
-    .bind(hash_token(&token))
-    .bind(&created)
-    .bind(clock::format(now + LIFETIME))
-    .execute(db.pool())
-    .await?;
-    // The cap, race-free: this request's place among the hour's requests
-    // (by time, then id) decides, so concurrent requests cannot all slip in.
-    let place: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM password_resets WHERE user_id = $1 AND created_at > $2 \
-         AND (created_at < $3 OR (created_at = $3 AND id <= $4))",
+    let mut tx = db.pool().begin().await?;
+    // Lock the account's row first (a write: PostgreSQL row lock, SQLite write
+    // lock), so concurrent requests for one account count one after another.
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM password_resets WHERE user_id = $1 AND created_at > $2",
     )
     .bind(&user.id)
     .bind(clock::format(now - Duration::hours(1)))
-    .bind(&created)
-    .bind(&id)
-    .fetch_one(db.pool())
+    .fetch_one(&mut *tx)
     .await?;
-    if place > MAX_PER_HOUR {
-        sqlx::query("DELETE FROM password_resets WHERE id = $1")
-            .bind(&id)
-            .execute(db.pool())
-            .await?;
+    if recent >= MAX_PER_HOUR {
         tracing::warn!(user = %user.id, "password reset requests throttled");
         return Ok(());
     }
+    sqlx::query(
+        "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&user.id)
+    .bind(hash_token(&token))
+    .bind(clock::format(now))
+    .bind(clock::format(now + LIFETIME))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     let link = format!("{link_base}?token={token}");
     mailer
         .send(Mail {
