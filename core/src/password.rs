@@ -23,7 +23,23 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Check a new password against the length rules.
+/// Passwords too common to accept (12+ characters, lower-cased; see data/NOTICE.md).
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static LIST: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        include_str!("../data/common-passwords.txt")
+            .lines()
+            .collect()
+    })
+}
+
+/// Whether a password is on the shipped list of commonly used passwords.
+pub fn is_common(password: &str) -> bool {
+    common_passwords().contains(password.to_lowercase().as_str())
+}
+
+/// Check a new password against the length rules and the common-password list.
 pub fn validate_new(password: &str) -> CoreResult<()> {
     let n = password.chars().count();
     if n < MIN_LEN {
@@ -35,6 +51,11 @@ pub fn validate_new(password: &str) -> CoreResult<()> {
         return Err(CoreError::Invalid(format!(
             "password must be at most {MAX_LEN} characters"
         )));
+    }
+    if is_common(password) {
+        return Err(CoreError::Invalid(
+            "password is on a list of commonly used passwords; choose another".into(),
+        ));
     }
     Ok(())
 }
@@ -96,9 +117,23 @@ mod tests {
     }
 
     #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        assert!(common_passwords().len() > 40_000);
+        for pw in ["1q2w3e4r5t6y", "QWERTY123456", "passwordpassword"] {
+            assert!(is_common(pw), "{pw}");
+            assert!(validate_new(pw).is_err(), "{pw}");
+        }
+        assert!(!is_common("correct horse battery"));
+    }
+
+    #[test]
     fn length_rules() {
         assert!(validate_new("short").is_err());
-        assert!(validate_new(&"x".repeat(12)).is_ok());
+        assert!(
+            validate_new("kq8#xv2!mz7p").is_ok(),
+            "12 characters are enough"
+        );
+        assert!(validate_new("kq8#xv2!mz7").is_err(), "11 are not");
         assert!(validate_new(&"x".repeat(257)).is_err());
     }
 
