@@ -142,6 +142,10 @@ async fn accounts_flow(t: testkit::TestDb) {
             "password",
         ),
         (
+            json!({ "name": "A", "email": "a@example.com", "password": "QWERTY123456", "roles": ["staff"] }),
+            "password",
+        ),
+        (
             json!({ "name": "A", "email": "a@example.com", "password": "long enough pw", "roles": ["root"] }),
             "roles",
         ),
