@@ -425,3 +425,129 @@ async fn every_non_public_route_refuses_anonymous_and_forged_callers() {
     assert!(mutations >= 2, "the walk covered the mutations");
     s.stop().await;
 }
+
+/// A customer of another tenant gets nothing of this tenant: every route with
+/// an id answers 403 or 404 for this tenant's real ids, lists show none of its
+/// data, and no mutation succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_of_another_tenant_gets_nothing() {
+    let t = testkit::sqlite().await;
+    users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let db = t.db.clone();
+    // This tenant's objects, to aim at.
+    let admin = mooring_core::identity::user_by_email(&db, EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let caller = mooring_core::identity::Principal::for_user(
+        &admin,
+        mooring_core::identity::Via::Session,
+        mooring_core::identity::Scope::Admin,
+    );
+    let (token, _) = mooring_core::identity::access_tokens::create(
+        &db,
+        &caller,
+        mooring_core::identity::access_tokens::NewToken {
+            name: "ours".into(),
+            kind: mooring_core::identity::access_tokens::Kind::Service,
+            scopes: vec![mooring_core::identity::Scope::Admin],
+            expires_at: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let (key, _) = mooring_core::identity::api_keys::create(
+        &db,
+        mooring_core::DEFAULT_TENANT_ID,
+        "ours",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    // Another tenant with a customer login.
+    let hash = mooring_core::password::hash(SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO tenants (id, name, slug, created_at, updated_at) VALUES ('t2', 'Other', 'other', 'x', 'x')")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, tenant_id, email, name, password_hash, role, status, created_at, updated_at) \
+         VALUES ('cust', 't2', 'customer@other.test', 'C', $1, 'customer', 'active', 'x', 'x')",
+    )
+    .bind(hash)
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let s = TestServer::start(t).await;
+    let r = post(
+        &s,
+        "/api/auth/login",
+        json!({ "email": "customer@other.test", "password": PASSWORD }),
+    )
+    .await;
+    let jwt = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ours = [
+        admin.id.clone(),
+        admin.email.clone(),
+        mooring_core::DEFAULT_TENANT_ID.to_string(),
+        token.id.clone(),
+        key.id.clone(),
+    ];
+    let param = regex::Regex::new(r"\{[^}]+\}").unwrap();
+    let mut checked = 0;
+    for r in api_routes()
+        .list()
+        .iter()
+        .filter(|r| r.access != Access::Public)
+    {
+        let has_id = param.is_match(&r.path);
+        // Try each of this tenant's ids where the route takes one.
+        let targets: Vec<String> = if has_id {
+            ours.iter()
+                .map(|id| param.replace_all(&r.path, id.as_str()).to_string())
+                .collect()
+        } else {
+            vec![r.path.clone()]
+        };
+        for path in targets {
+            let resp = s
+                .client
+                .request(r.method.clone(), s.url(&path))
+                .bearer_auth(&jwt)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body = resp.text().await.unwrap();
+            if has_id || r.method != reqwest::Method::GET {
+                assert!(
+                    !status.is_success(),
+                    "{} {path} answered {status} to another tenant's customer: {body}",
+                    r.method
+                );
+            } else if status.is_success() {
+                for secret in &ours {
+                    assert!(
+                        !body.contains(secret.as_str()),
+                        "{} {path} leaked {secret}: {body}",
+                        r.method
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10);
+    s.stop().await;
+}
