@@ -60,6 +60,37 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     /// The sender of Mooring's email (`MOORING_MAIL_FROM`).
     pub mail_from: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`MOORING_TRUSTED_PROXIES`,
+    /// comma-separated addresses). Empty by default: the TCP peer is the client.
+    #[serde(deserialize_with = "ip_list")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// A list of IP addresses, as a sequence or as one comma-separated string.
+fn ip_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<std::net::IpAddr>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Raw::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|_| D::Error::custom(format!("'{s}' is not an IP address")))
+        })
+        .collect()
 }
 
 impl Default for Config {
@@ -78,6 +109,7 @@ impl Default for Config {
             admin_password: None,
             smtp_url: None,
             mail_from: "Mooring <mooring@localhost>".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -98,6 +130,7 @@ const ENV_TEXT_KEYS: &[&str] = &[
     "admin_password",
     "smtp_url",
     "mail_from",
+    "trusted_proxies",
 ];
 /// Typed settings, parsed by figment.
 const ENV_TYPED_KEYS: &[&str] = &["bind", "log_format", "max_body_bytes", "db_max_connections"];
@@ -277,6 +310,7 @@ mod tests {
                 ("DB_MAX_CONNECTIONS", "3"),
                 ("ADMIN_EMAIL", "a@b.co"),
                 ("ADMIN_PASSWORD", "000123456789"),
+                ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
             ] {
                 let k = key.to_lowercase();
                 assert!(
@@ -285,7 +319,7 @@ mod tests {
                 );
                 jail.set_env(format!("MOORING_{key}"), value);
             }
-            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 13);
+            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 14);
             let c = Config::load(None)?;
             assert_eq!(c.bind.port(), 1);
             assert_eq!(c.data_dir, PathBuf::from("/d"));
@@ -294,6 +328,13 @@ mod tests {
             assert_eq!(c.public_url.as_deref(), Some("https://m.example"));
             assert_eq!((c.max_body_bytes, c.db_max_connections), (7, 3));
             assert_eq!(c.admin_email.as_deref(), Some("a@b.co"));
+            assert_eq!(
+                c.trusted_proxies,
+                vec![
+                    "10.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+                    "::1".parse().unwrap()
+                ]
+            );
             // Digits stay text, leading zeros and all.
             let text = |s: &Option<SecretString>| s.as_ref().map(|p| p.expose_secret().to_string());
             assert_eq!(text(&c.admin_password).as_deref(), Some("000123456789"));
@@ -343,6 +384,12 @@ mod tests {
             jail.create_file("mooring.toml", "bnd = \"127.0.0.1:1\"\n")?;
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("bnd"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("MOORING_TRUSTED_PROXIES", "10.0.0.1,not-an-ip");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("not-an-ip"), "{err}");
             Ok(())
         });
         Jail::expect_with(|jail| {

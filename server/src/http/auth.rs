@@ -10,6 +10,8 @@
 //! same origin (CSRF). Handlers take a [`Principal`] and authorize the object
 //! against it in core.
 
+use std::net::IpAddr;
+
 use axum::{
     extract::{FromRequestParts, Request, State},
     http::{header, request::Parts, HeaderMap, Method, StatusCode},
@@ -289,20 +291,52 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The client's address: the TCP peer. Forwarded headers are not trusted
-/// (no trusted proxy is configured), so a client cannot pick its own address.
+/// The client's address: the TCP peer, unless the peer is a configured
+/// trusted proxy, in which case the nearest untrusted address in
+/// `X-Forwarded-For`. With no trusted proxy (the default) a client cannot
+/// choose its own address by sending the header.
 #[derive(Debug, Clone, Default)]
 pub struct ClientIp(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+/// See [`ClientIp`].
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[IpAddr],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let hops = forwarded_for.unwrap_or("").split(',').map(str::trim).rev();
+    for hop in hops {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            // A garbled entry: stop believing the header there.
+            Err(_) => break,
+        }
+    }
+    Some(peer)
+}
+
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let xff = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
         Ok(ClientIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            client_ip(peer, xff, &state.config.trusted_proxies).map(|ip| ip.to_string()),
         ))
     }
 }
@@ -434,6 +468,39 @@ mod tests {
         assert_eq!(
             through(admin, jwt, Method::POST, &cross).await,
             StatusCode::OK
+        );
+    }
+
+    #[test]
+    fn client_addresses_trust_only_configured_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxy = [ip("10.0.0.1")];
+        // No trusted proxy: the header is ignored.
+        assert_eq!(
+            client_ip(Some(ip("203.0.113.9")), Some("1.2.3.4"), &[]),
+            Some(ip("203.0.113.9"))
+        );
+        // From the proxy: the last untrusted hop is the client, not what the client claims first.
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), Some("6.6.6.6, 198.51.100.7"), &proxy),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), Some("198.51.100.7, 10.0.0.1"), &proxy),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), None, &proxy),
+            Some(ip("10.0.0.1"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), Some("garbage"), &proxy),
+            Some(ip("10.0.0.1"))
+        );
+        // Not from the proxy: the header is a claim, and ignored.
+        assert_eq!(
+            client_ip(Some(ip("198.51.100.8")), Some("1.2.3.4"), &proxy),
+            Some(ip("198.51.100.8"))
         );
     }
 
