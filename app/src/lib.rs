@@ -21,7 +21,7 @@ use components::layout::{AdminLayout, PortalLayout};
 use pages::{
     admin::{AdminDashboard, AdminSystem},
     home::Home,
-    identity::{AdminApiKeys, AdminTokens, AdminUsers, Profile},
+    identity::{AdminApiKeys, AdminTenants, AdminTokens, AdminUsers, Profile},
     login::{ForgotPasswordPage, LoginPage, ResetPasswordPage},
     not_found::NotFound,
     portal::PortalOverview,
@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=AdminDashboard ssr=SsrMode::Async/>
                     <Route path=path!("system") view=AdminSystem ssr=SsrMode::Async/>
                     <Route path=path!("users") view=AdminUsers ssr=SsrMode::Async/>
+                    <Route path=path!("tenants") view=AdminTenants ssr=SsrMode::Async/>
                     <Route path=path!("api-keys") view=AdminApiKeys ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=AdminTokens ssr=SsrMode::Async/>
                     <Route path=path!("profile") view=Profile ssr=SsrMode::Async/>

@@ -225,3 +225,38 @@ pub fn current_user() -> Option<PortalUser> {
         .get::<PortalUser>()
         .cloned()
 }
+
+/// One row of the tenants table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+/// Every tenant (platform admins).
+#[server(prefix = "/_fn", endpoint = "admin_tenants")]
+pub async fn admin_tenants() -> Result<Vec<TenantRow>, ServerFnError> {
+    let me = caller()?;
+    let page = mooring_core::paging::PageQuery {
+        page: Some(1),
+        page_size: Some(200),
+    }
+    .check()
+    .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let (tenants, _) = mooring_core::tenants::list(&db()?, &me.principal(), page)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(tenants
+        .into_iter()
+        .map(|t| TenantRow {
+            id: t.id,
+            name: t.name,
+            slug: t.slug,
+            status: t.status,
+            created_at: t.created_at,
+        })
+        .collect())
+}

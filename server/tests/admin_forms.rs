@@ -143,6 +143,39 @@ async fn accounts_and_credentials_through_the_admin_forms() {
         .await
         .contains("Password must be at least 12 characters."));
 
+    // Roles change from the list; the last admin stays an admin.
+    let sam_id = mooring_core::identity::user_by_email(&s.db.db, "sam@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    b.post(&format!("/admin/users/{sam_id}/role"), &[("role", "admin")])
+        .await;
+    assert!(b
+        .page("/admin/users")
+        .await
+        .contains("sam@example.com is now admin."));
+    b.post(&format!("/admin/users/{sam_id}/role"), &[("role", "staff")])
+        .await;
+    let me_id = mooring_core::identity::user_by_email(&s.db.db, EMAIL)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    b.post(&format!("/admin/users/{me_id}/role"), &[("role", "staff")])
+        .await;
+    let page = b.page("/admin/users").await;
+    assert!(page.contains("last active admin"), "{page}");
+
+    // Tenants, for the platform admin.
+    b.post("/admin/tenants", &[("name", "Acme Hosting")]).await;
+    let page = b.page("/admin/tenants").await;
+    assert!(
+        page.contains("Created the tenant “Acme Hosting” (acme-hosting)."),
+        "{page}"
+    );
+    assert!(page.contains("acme-hosting"));
+
     // Disable and end sessions.
     let sam = mooring_core::identity::user_by_email(&s.db.db, "sam@example.com")
         .await

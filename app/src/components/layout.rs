@@ -54,6 +54,14 @@ fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
     view! { <li><A href=href exact=true>{label}</A></li> }
 }
 
+/// Whether the signed-in person runs the whole installation.
+fn platform_admin() -> bool {
+    #[cfg(feature = "ssr")]
+    return crate::server::current_user().is_some_and(|u| u.platform_admin);
+    #[cfg(not(feature = "ssr"))]
+    false
+}
+
 /// Header, navigation and content area of `/admin`.
 #[component]
 pub fn AdminLayout() -> impl IntoView {
@@ -68,6 +76,7 @@ pub fn AdminLayout() -> impl IntoView {
                     <ul>
                         <NavLink href="/admin" label="Dashboard"/>
                         <NavLink href="/admin/users" label="Users"/>
+                        {platform_admin().then(|| view! { <NavLink href="/admin/tenants" label="Tenants"/> })}
                         <NavLink href="/admin/api-keys" label="API keys"/>
                         <NavLink href="/admin/tokens" label="Access tokens"/>
                         <NavLink href="/admin/profile" label="Profile"/>

@@ -6,7 +6,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::server::{admin_api_keys, admin_users, my_tokens, CredentialRow, UserRow};
+use crate::server::{
+    admin_api_keys, admin_tenants, admin_users, my_tokens, CredentialRow, TenantRow, UserRow,
+};
 
 /// When, for tables: the date and minute, or a word.
 fn when(t: &Option<String>, none: &'static str) -> String {
@@ -49,6 +51,14 @@ fn UsersTable(users: Vec<UserRow>) -> impl IntoView {
                                 <td data-label="Status"><span class=format!("badge state-{}", if u.status == "active" { "ok" } else { "down" })>{u.status.clone()}</span></td>
                                 <td data-label="Since">{short_time(&u.created_at)}</td>
                                 <td class="actions">
+                                    <form method="post" action=format!("/admin/users/{}/role", u.id) class="inline">
+                                        <label class="sr-only" for=format!("role-{}", u.id)>{format!("Role of {}", u.email)}</label>
+                                        <select id=format!("role-{}", u.id) name="role">
+                                            <option value="staff" selected=u.role == "staff">"staff"</option>
+                                            <option value="admin" selected=u.role == "admin">"admin"</option>
+                                        </select>
+                                        <button type="submit" class="button small" aria-label=format!("Change the role of {}", u.email)>"Set role"</button>
+                                    </form>
                                     <form method="post" action=format!("/admin/users/{}/{toggle}", u.id) class="inline">
                                         <button type="submit" class="button small" aria-label=format!("{toggle_label} {}", u.email)>{toggle_label}</button>
                                     </form>
@@ -225,5 +235,51 @@ pub fn Profile() -> impl IntoView {
                 <button type="submit" class="button primary">"Change the password"</button>
             </form>
         </section>
+    }
+}
+
+#[component]
+pub fn AdminTenants() -> impl IntoView {
+    let tenants = Resource::new_blocking(|| (), |_| admin_tenants());
+    view! {
+        <Title text="Tenants"/>
+        <h1>"Tenants"</h1>
+        <p class="muted">"Hosting brands on this installation. Each has its own customers, products, services and operators."</p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match tenants.await {
+                    Ok(rows) => view! { <TenantsTable rows/> }.into_any(),
+                    Err(e) => load_error(e),
+                }
+            })}
+        </Suspense>
+        <section class="card form-card" aria-labelledby="new-tenant">
+            <h2 id="new-tenant">"New tenant"</h2>
+            <form method="post" action="/admin/tenants" class="form grid-form">
+                <div class="field"><label for="t-name">"Name"</label><input id="t-name" name="name" required=true maxlength="200"/></div>
+                <button type="submit" class="button primary">"Create the tenant"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn TenantsTable(rows: Vec<TenantRow>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="tenants-table">
+                <thead><tr><th>"Name"</th><th>"Slug"</th><th>"Status"</th><th>"Since"</th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|t| view! {
+                        <tr>
+                            <td data-label="Name">{t.name.clone()}</td>
+                            <td data-label="Slug"><code>{t.slug.clone()}</code></td>
+                            <td data-label="Status">{t.status.clone()}</td>
+                            <td data-label="Since">{short_time(&t.created_at)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }

@@ -139,6 +139,7 @@ pub async fn user_action(
     ClientIp(ip): ClientIp,
     session: Session,
     Path((id, action)): Path<(String, String)>,
+    body: Bytes,
 ) -> Response {
     let result = match action.as_str() {
         "disable" | "enable" => {
@@ -160,12 +161,50 @@ pub async fn user_action(
             .await
             .map(|u| format!("{} is now {status}.", u.email))
         }
+        "role" => {
+            let role = match field(&form(&body), "role").as_str() {
+                "admin" => Some(Role::Admin),
+                "staff" => Some(Role::Staff),
+                _ => None,
+            };
+            match role {
+                Some(role) => users::update(
+                    &state.db,
+                    &p,
+                    &id,
+                    UserChange {
+                        role: Some(role),
+                        ..UserChange::default()
+                    },
+                    ip,
+                )
+                .await
+                .map(|u| format!("{} is now {}.", u.email, role.as_str())),
+                None => Err(CoreError::Invalid("choose the role admin or staff".into())),
+            }
+        }
         "end-sessions" => users::end_sessions_of(&state.db, &p, &id, ip)
             .await
             .map(|()| "Every session of that account has ended.".to_string()),
         _ => Err(CoreError::NotFound),
     };
     back(&session, "/admin/users", result.map_err(say), None).await
+}
+
+/// `POST /admin/tenants` (platform admins).
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let name = field(&form(&body), "name");
+    let result = mooring_core::tenants::create(&state.db, &p, &name, None, ip)
+        .await
+        .map(|t| format!("Created the tenant “{}” ({}).", t.name, t.slug))
+        .map_err(say);
+    back(&session, "/admin/tenants", result, None).await
 }
 
 /// `POST /admin/api-keys`.

@@ -127,6 +127,7 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", post(portal::logout_form))
         .route("/admin/users", post(admin_forms::create_user))
         .route("/admin/users/{id}/{action}", post(admin_forms::user_action))
+        .route("/admin/tenants", post(admin_forms::create_tenant))
         .route("/admin/api-keys", post(admin_forms::create_api_key))
         .route(
             "/admin/api-keys/{id}/revoke",
