@@ -94,6 +94,8 @@ pub struct Flash {
     pub message: String,
     /// A secret to show exactly once (a new API key or token).
     pub secret: Option<String>,
+    /// The form field an error is about, to show it next to that field.
+    pub field: Option<String>,
 }
 
 /// The flash message of this request, if any (server side only).

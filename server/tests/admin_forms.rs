@@ -138,10 +138,12 @@ async fn accounts_and_credentials_through_the_admin_forms() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(b
-        .page("/admin/users")
-        .await
-        .contains("Password must be at least 12 characters."));
+    let page = b.page("/admin/users").await;
+    assert!(page.contains("Password must be at least 12 characters."));
+    assert!(
+        page.contains("data-field=\"password\""),
+        "the error stands next to the password field: {page}"
+    );
 
     // Roles change from the list; the last admin stays an admin.
     let sam_id = mooring_core::identity::user_by_email(&s.db.db, "sam@example.com")
@@ -306,10 +308,12 @@ async fn accounts_and_credentials_through_the_admin_forms() {
         ],
     )
     .await;
-    assert!(b
-        .page("/admin/profile")
-        .await
-        .contains("The current password is wrong."));
+    let page = b.page("/admin/profile").await;
+    assert!(page.contains("The current password is wrong."));
+    assert!(
+        page.contains("data-field=\"current\""),
+        "next to the current password: {page}"
+    );
     b.post(
         "/admin/profile/password",
         &[

@@ -28,6 +28,18 @@ fn FlashBanner() -> impl IntoView {
     })
 }
 
+/// The last form's error about `field`, shown next to that field.
+#[component]
+pub fn FieldError(field: &'static str) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let flash = crate::server::current_flash();
+    #[cfg(not(feature = "ssr"))]
+    let flash: Option<crate::server::Flash> = None;
+    flash
+        .filter(|f| f.kind == "error" && f.field.as_deref() == Some(field))
+        .map(|f| view! { <p class="error field-error" id=format!("{field}-error") data-field=field>{f.message}</p> })
+}
+
 /// Who is signed in, and the sign-out button (a plain form: works without JavaScript).
 #[component]
 fn Account() -> impl IntoView {

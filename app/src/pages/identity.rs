@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::components::layout::FieldError;
 use crate::server::{
     admin_api_keys, admin_tenants, admin_users, my_tokens, CredentialRow, TenantRow, UserRow,
 };
@@ -92,8 +93,8 @@ pub fn AdminUsers() -> impl IntoView {
         <section class="card form-card" aria-labelledby="new-user">
             <h2 id="new-user">"New operator"</h2>
             <form method="post" action="/admin/users" class="form grid-form">
-                <div class="field"><label for="u-name">"Name"</label><input id="u-name" name="name" required=true/></div>
-                <div class="field"><label for="u-email">"Email"</label><input id="u-email" name="email" type="email" required=true/></div>
+                <div class="field"><label for="u-name">"Name"</label><input id="u-name" name="name" required=true/><FieldError field="name"/></div>
+                <div class="field"><label for="u-email">"Email"</label><input id="u-email" name="email" type="email" required=true/><FieldError field="email"/></div>
                 <div class="field">
                     <label for="u-role">"Role"</label>
                     <select id="u-role" name="role">
@@ -101,7 +102,7 @@ pub fn AdminUsers() -> impl IntoView {
                         <option value="admin">"Admin"</option>
                     </select>
                 </div>
-                <div class="field"><label for="u-password">"Password"</label><input id="u-password" name="password" type="password" autocomplete="new-password" minlength="12" required=true/></div>
+                <div class="field"><label for="u-password">"Password"</label><input id="u-password" name="password" type="password" autocomplete="new-password" minlength="12" required=true/><FieldError field="password"/></div>
                 <button type="submit" class="button primary">"Create the account"</button>
             </form>
         </section>
@@ -161,7 +162,7 @@ pub fn AdminApiKeys() -> impl IntoView {
         <section class="card form-card" aria-labelledby="new-key">
             <h2 id="new-key">"New API key"</h2>
             <form method="post" action="/admin/api-keys" class="form grid-form">
-                <div class="field"><label for="k-name">"Name"</label><input id="k-name" name="name" required=true maxlength="100" placeholder="CI deploys"/></div>
+                <div class="field"><label for="k-name">"Name"</label><input id="k-name" name="name" required=true maxlength="100" placeholder="CI deploys"/><FieldError field="name"/></div>
                 <button type="submit" class="button primary">"Create the key"</button>
             </form>
         </section>
@@ -186,7 +187,7 @@ pub fn AdminTokens() -> impl IntoView {
         <section class="card form-card" aria-labelledby="new-token">
             <h2 id="new-token">"New token"</h2>
             <form method="post" action="/admin/tokens" class="form grid-form">
-                <div class="field"><label for="t-name">"Name"</label><input id="t-name" name="name" required=true maxlength="100"/></div>
+                <div class="field"><label for="t-name">"Name"</label><input id="t-name" name="name" required=true maxlength="100"/><FieldError field="name"/></div>
                 <div class="field">
                     <label for="t-kind">"Kind"</label>
                     <select id="t-kind" name="kind">
@@ -199,8 +200,9 @@ pub fn AdminTokens() -> impl IntoView {
                     <label class="check"><input type="checkbox" name="scope" value="read" checked=true/>" read"</label>
                     <label class="check"><input type="checkbox" name="scope" value="deploy"/>" deploy"</label>
                     <label class="check"><input type="checkbox" name="scope" value="admin"/>" admin"</label>
+                    <FieldError field="scopes"/>
                 </fieldset>
-                <div class="field"><label for="t-exp">"Expires on (optional)"</label><input id="t-exp" name="expires_on" type="date"/></div>
+                <div class="field"><label for="t-exp">"Expires on (optional)"</label><input id="t-exp" name="expires_on" type="date"/><FieldError field="expires_on"/></div>
                 <button type="submit" class="button primary">"Create the token"</button>
             </form>
         </section>
@@ -229,9 +231,9 @@ pub fn Profile() -> impl IntoView {
             <h2 id="change-password">"Change your password"</h2>
             <p class="muted">"Every other device signed in to your account is signed out."</p>
             <form method="post" action="/admin/profile/password" class="form">
-                <div class="field"><label for="p-current">"Current password"</label><input id="p-current" name="current" type="password" autocomplete="current-password" required=true/></div>
-                <div class="field"><label for="p-new">"New password"</label><input id="p-new" name="password" type="password" autocomplete="new-password" minlength="12" required=true/></div>
-                <div class="field"><label for="p-confirm">"New password, again"</label><input id="p-confirm" name="confirm" type="password" autocomplete="new-password" minlength="12" required=true/></div>
+                <div class="field"><label for="p-current">"Current password"</label><input id="p-current" name="current" type="password" autocomplete="current-password" required=true/><FieldError field="current"/></div>
+                <div class="field"><label for="p-new">"New password"</label><input id="p-new" name="password" type="password" autocomplete="new-password" minlength="12" required=true/><FieldError field="password"/></div>
+                <div class="field"><label for="p-confirm">"New password, again"</label><input id="p-confirm" name="confirm" type="password" autocomplete="new-password" minlength="12" required=true/><FieldError field="confirm"/></div>
                 <button type="submit" class="button primary">"Change the password"</button>
             </form>
         </section>
@@ -256,7 +258,7 @@ pub fn AdminTenants() -> impl IntoView {
         <section class="card form-card" aria-labelledby="new-tenant">
             <h2 id="new-tenant">"New tenant"</h2>
             <form method="post" action="/admin/tenants" class="form grid-form">
-                <div class="field"><label for="t-name">"Name"</label><input id="t-name" name="name" required=true maxlength="200"/></div>
+                <div class="field"><label for="t-name">"Name"</label><input id="t-name" name="name" required=true maxlength="200"/><FieldError field="name"/></div>
                 <button type="submit" class="button primary">"Create the tenant"</button>
             </form>
         </section>

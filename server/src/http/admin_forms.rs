@@ -51,16 +51,29 @@ async fn back(
     result: Result<String, String>,
     secret: Option<String>,
 ) -> Response {
+    back_field(session, to, result, secret, None).await
+}
+
+/// Like [`back`], naming the field an error is about.
+async fn back_field(
+    session: &Session,
+    to: &str,
+    result: Result<String, String>,
+    secret: Option<String>,
+    field: Option<&str>,
+) -> Response {
     let flash = match result {
         Ok(message) => Flash {
             kind: "ok".into(),
             message,
             secret,
+            field: None,
         },
         Err(message) => Flash {
             kind: "error".into(),
             message,
             secret: None,
+            field: field.map(str::to_string),
         },
     };
     if let Err(e) = session.insert(FLASH_KEY, flash).await {
@@ -114,6 +127,14 @@ pub async fn create_user(
         _ => Role::Staff,
     };
     let email = field(&f, "email");
+    let name = field(&f, "name");
+    let which = if name.trim().is_empty() || name.chars().count() > 200 {
+        "name"
+    } else if users::normalize_email(&email).is_err() {
+        "email"
+    } else {
+        "password"
+    };
     let result = users::create(
         &state.db,
         &p,
@@ -127,9 +148,13 @@ pub async fn create_user(
         ip,
     )
     .await
-    .map(|u| format!("Created the account {}.", u.email))
-    .map_err(say);
-    back(&session, "/admin/users", result, None).await
+    .map(|u| format!("Created the account {}.", u.email));
+    let field = match &result {
+        Err(CoreError::Invalid(_)) => Some(which),
+        Err(CoreError::Conflict(m)) if m.contains("email") => Some("email"),
+        _ => None,
+    };
+    back_field(&session, "/admin/users", result.map_err(say), None, field).await
 }
 
 /// `POST /admin/users/{id}/{disable|enable|end-sessions}`.
@@ -202,9 +227,9 @@ pub async fn create_tenant(
     let name = field(&form(&body), "name");
     let result = mooring_core::tenants::create(&state.db, &p, &name, None, ip)
         .await
-        .map(|t| format!("Created the tenant “{}” ({}).", t.name, t.slug))
-        .map_err(say);
-    back(&session, "/admin/tenants", result, None).await
+        .map(|t| format!("Created the tenant “{}” ({}).", t.name, t.slug));
+    let field = matches!(result, Err(CoreError::Invalid(_))).then_some("name");
+    back_field(&session, "/admin/tenants", result.map_err(say), None, field).await
 }
 
 /// `POST /admin/api-keys`.
@@ -235,7 +260,10 @@ pub async fn create_api_key(
             )
             .await
         }
-        Err(e) => back(&session, "/admin/api-keys", Err(say(e)), None).await,
+        Err(e) => {
+            let field = matches!(e, CoreError::Invalid(_)).then_some("name");
+            back_field(&session, "/admin/api-keys", Err(say(e)), None, field).await
+        }
     }
 }
 
@@ -301,7 +329,15 @@ pub async fn create_token(
             )
             .await
         }
-        Err(e) => back(&session, "/admin/tokens", Err(say(e)), None).await,
+        Err(e) => {
+            let field = match &e {
+                CoreError::Invalid(m) if m.contains("scope") => Some("scopes"),
+                CoreError::Invalid(m) if m.contains("expir") => Some("expires_on"),
+                CoreError::Invalid(m) if m.contains("name") => Some("name"),
+                _ => None,
+            };
+            back_field(&session, "/admin/tokens", Err(say(e)), None, field).await
+        }
     }
 }
 
@@ -331,11 +367,12 @@ pub async fn change_password(
     let f = form(&body);
     let (new, confirm) = (field(&f, "password"), field(&f, "confirm"));
     if new != confirm {
-        return back(
+        return back_field(
             &session,
             "/admin/profile",
             Err("The two new passwords differ.".into()),
             None,
+            Some("confirm"),
         )
         .await;
     }
@@ -361,14 +398,18 @@ pub async fn change_password(
             .await
         }
         Ok(Err(OwnPasswordError::WrongCurrent)) => {
-            back(
+            back_field(
                 &session,
                 "/admin/profile",
                 Err("The current password is wrong.".into()),
                 None,
+                Some("current"),
             )
             .await
         }
-        Err(e) => back(&session, "/admin/profile", Err(say(e)), None).await,
+        Err(e) => {
+            let field = matches!(e, CoreError::Invalid(_)).then_some("password");
+            back_field(&session, "/admin/profile", Err(say(e)), None, field).await
+        }
     }
 }
