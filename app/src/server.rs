@@ -112,6 +112,23 @@ fn caller() -> Result<PortalUser, ServerFnError> {
     current_user().ok_or_else(|| ServerFnError::new("sign in first"))
 }
 
+/// A core error as the page shows it.
+#[cfg(feature = "ssr")]
+fn fail(e: impl std::fmt::Display) -> ServerFnError {
+    ServerFnError::new(e.to_string())
+}
+
+/// The first (and, in these admin lists, only) page: up to 200 rows.
+#[cfg(feature = "ssr")]
+fn first_page() -> Result<mooring_core::paging::Page, ServerFnError> {
+    mooring_core::paging::PageQuery {
+        page: Some(1),
+        page_size: Some(mooring_core::paging::MAX_SIZE),
+    }
+    .check()
+    .map_err(fail)
+}
+
 #[cfg(feature = "ssr")]
 fn db() -> Result<mooring_core::Db, ServerFnError> {
     use_context::<PortalContext>()
@@ -134,15 +151,10 @@ pub struct UserRow {
 #[server(prefix = "/_fn", endpoint = "admin_users")]
 pub async fn admin_users() -> Result<Vec<UserRow>, ServerFnError> {
     let me = caller()?;
-    let page = mooring_core::paging::PageQuery {
-        page: Some(1),
-        page_size: Some(200),
-    }
-    .check()
-    .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let page = first_page()?;
     let (users, _) = mooring_core::users::list(&db()?, &me.principal(), page)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(fail)?;
     Ok(users
         .into_iter()
         .map(|u| UserRow {
@@ -178,7 +190,7 @@ pub async fn admin_api_keys() -> Result<Vec<CredentialRow>, ServerFnError> {
     }
     let keys = mooring_core::identity::api_keys::list(&db()?, &me.tenant_id)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(fail)?;
     Ok(keys
         .into_iter()
         .map(|k| CredentialRow {
@@ -198,7 +210,7 @@ pub async fn my_tokens() -> Result<Vec<CredentialRow>, ServerFnError> {
     let me = caller()?;
     let tokens = mooring_core::identity::access_tokens::list(&db()?, &me.principal())
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(fail)?;
     Ok(tokens
         .into_iter()
         .map(|t| CredentialRow {
@@ -242,15 +254,10 @@ pub struct TenantRow {
 #[server(prefix = "/_fn", endpoint = "admin_tenants")]
 pub async fn admin_tenants() -> Result<Vec<TenantRow>, ServerFnError> {
     let me = caller()?;
-    let page = mooring_core::paging::PageQuery {
-        page: Some(1),
-        page_size: Some(200),
-    }
-    .check()
-    .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let page = first_page()?;
     let (tenants, _) = mooring_core::tenants::list(&db()?, &me.principal(), page)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(fail)?;
     Ok(tenants
         .into_iter()
         .map(|t| TenantRow {

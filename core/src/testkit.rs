@@ -121,6 +121,25 @@ macro_rules! db_test {
     };
 }
 
+/// Run an `async fn flow(db: TestDb)` once on each backend:
+/// `mooring_core::on_both_backends!(flow);` makes tests `flow::sqlite` and `flow::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($flow:ident) => {
+        mod $flow {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$flow($crate::testkit::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$flow($crate::testkit::postgres().await).await;
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

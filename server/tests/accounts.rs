@@ -11,21 +11,6 @@ use serde_json::{json, Value};
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
 
-async fn jwt(s: &TestServer, email: &str, password: &str) -> String {
-    let r = s
-        .client
-        .post(s.url("/api/auth/login"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "sign in as {email}");
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn call(
     s: &TestServer,
     method: Method,
@@ -55,7 +40,7 @@ async fn accounts_flow(t: testkit::TestDb) {
         .await
         .unwrap();
     let s = TestServer::start(t).await;
-    let admin = jwt(&s, EMAIL, PASSWORD).await;
+    let admin = s.jwt(EMAIL, PASSWORD).await;
 
     // Tenants: platform admins only, paged.
     let (st, b) = call(&s, Method::GET, "/api/tenants", &admin, None).await;
@@ -171,7 +156,7 @@ async fn accounts_flow(t: testkit::TestDb) {
     );
 
     // Staff can look but not manage, and never manage tenants.
-    let staff = jwt(&s, "sam@example.com", "staff password 1").await;
+    let staff = s.jwt("sam@example.com", "staff password 1").await;
     let (st, _) = call(&s, Method::GET, "/api/users", &staff, None).await;
     assert_eq!(st, StatusCode::OK);
     let (st, _) = call(
@@ -266,7 +251,7 @@ async fn accounts_flow(t: testkit::TestDb) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Disabling locks the account out at once, even with a live access token.
-    let staff = jwt(&s, "sam@example.com", "a new staff password").await;
+    let staff = s.jwt("sam@example.com", "a new staff password").await;
     let (st, _) = call(
         &s,
         Method::PUT,
@@ -292,7 +277,7 @@ async fn accounts_flow(t: testkit::TestDb) {
         .execute(s.db.db.pool())
         .await
         .unwrap();
-    let boss = jwt(&s, "boss@acme.test", PASSWORD).await;
+    let boss = s.jwt("boss@acme.test", PASSWORD).await;
     let (st, b) = call(&s, Method::GET, "/api/users", &boss, None).await;
     assert_eq!((st, b["total"].clone()), (StatusCode::OK, json!(1)));
     let (st, _) = call(&s, Method::GET, &format!("/api/users/{sam}"), &boss, None).await;
@@ -343,12 +328,4 @@ async fn accounts_flow(t: testkit::TestDb) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_sqlite() {
-    accounts_flow(testkit::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_postgres() {
-    accounts_flow(testkit::postgres().await).await;
-}
+mooring_core::on_both_backends!(accounts_flow);

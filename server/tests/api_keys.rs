@@ -16,19 +16,7 @@ async fn api_key_flow(t: testkit::TestDb) {
         .await
         .unwrap();
     let s = TestServer::start(t).await;
-    let jwt = s
-        .client
-        .post(s.url("/api/auth/login"))
-        .json(&json!({ "email": EMAIL, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let jwt = s.jwt(EMAIL, PASSWORD).await;
     let r = s
         .client
         .post(s.url("/api/apikeys"))
@@ -143,12 +131,4 @@ async fn api_key_flow(t: testkit::TestDb) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_keys_sqlite() {
-    api_key_flow(testkit::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_keys_postgres() {
-    api_key_flow(testkit::postgres().await).await;
-}
+mooring_core::on_both_backends!(api_key_flow);

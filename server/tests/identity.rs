@@ -115,15 +115,7 @@ async fn wp_cookie_flow(t: testkit::TestDb) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wp_cookie_sign_in_and_out_sqlite() {
-    wp_cookie_flow(testkit::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wp_cookie_sign_in_and_out_postgres() {
-    wp_cookie_flow(testkit::postgres().await).await;
-}
+mooring_core::on_both_backends!(wp_cookie_flow);
 
 async fn mpanel_jwt_flow(t: testkit::TestDb) {
     let s = server_with_admin(t).await;
@@ -211,15 +203,7 @@ async fn mpanel_jwt_flow(t: testkit::TestDb) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mpanel_jwt_and_refresh_rotation_sqlite() {
-    mpanel_jwt_flow(testkit::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mpanel_jwt_and_refresh_rotation_postgres() {
-    mpanel_jwt_flow(testkit::postgres().await).await;
-}
+mooring_core::on_both_backends!(mpanel_jwt_flow);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rustploy_login_me_logout() {

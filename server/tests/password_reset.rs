@@ -163,15 +163,7 @@ async fn api_flow(t: testkit::TestDb) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn password_reset_api_sqlite() {
-    api_flow(testkit::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn password_reset_api_postgres() {
-    api_flow(testkit::postgres().await).await;
-}
+mooring_core::on_both_backends!(api_flow);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_reset_with_the_portal_forms() {

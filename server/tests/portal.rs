@@ -151,15 +151,7 @@ async fn portal_flow(t: testkit::TestDb) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn portal_sign_in_and_out_sqlite() {
-    portal_flow(testkit::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn portal_sign_in_and_out_postgres() {
-    portal_flow(testkit::postgres().await).await;
-}
+mooring_core::on_both_backends!(portal_flow);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_server_function_is_for_operators_only() {

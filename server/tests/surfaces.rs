@@ -43,15 +43,7 @@ async fn health_on(t: mooring_core::testkit::TestDb) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_on_sqlite() {
-    health_on(mooring_core::testkit::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_on_postgres() {
-    health_on(mooring_core::testkit::postgres().await).await;
-}
+mooring_core::on_both_backends!(health_on);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_a_database_that_is_gone() {

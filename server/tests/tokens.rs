@@ -12,21 +12,6 @@ use serde_json::{json, Value};
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
 
-async fn jwt(s: &TestServer, email: &str) -> String {
-    let r = s
-        .client
-        .post(s.url("/api/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn create(s: &TestServer, bearer: Option<&str>, body: Value) -> reqwest::Response {
     let mut req = s.client.post(s.url("/api/v1/tokens")).json(&body);
     if let Some(b) = bearer {
@@ -49,7 +34,7 @@ async fn token_lifecycle(t: testkit::TestDb) {
         .await
         .unwrap();
     let s = TestServer::start(t).await;
-    let admin = jwt(&s, EMAIL).await;
+    let admin = s.jwt(EMAIL, PASSWORD).await;
 
     let r = create(
         &s,
@@ -230,15 +215,7 @@ async fn token_lifecycle(t: testkit::TestDb) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_lifecycle_sqlite() {
-    token_lifecycle(testkit::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_lifecycle_postgres() {
-    token_lifecycle(testkit::postgres().await).await;
-}
+mooring_core::on_both_backends!(token_lifecycle);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_of_another_tenant_are_invisible() {
@@ -263,8 +240,8 @@ async fn tokens_of_another_tenant_are_invisible() {
     .await
     .unwrap();
     let s = TestServer::start(t).await;
-    let mine = jwt(&s, EMAIL).await;
-    let theirs = jwt(&s, "other@example.com").await;
+    let mine = s.jwt(EMAIL, PASSWORD).await;
+    let theirs = s.jwt("other@example.com", PASSWORD).await;
     let b: Value = create(
         &s,
         Some(&theirs),

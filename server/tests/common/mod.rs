@@ -70,6 +70,22 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// Sign in on the mpanel surface; the access token.
+    pub async fn jwt(&self, email: &str, password: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "sign in as {email}");
+        r.json::<serde_json::Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Stop gracefully and wait for the server task to end.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
