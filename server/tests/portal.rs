@@ -170,6 +170,16 @@ async fn the_status_server_function_is_for_operators_only() {
     );
     let body = r.text().await.unwrap();
     assert!(body.contains("sign in as an operator"), "{body}");
+    // Called from another site, a server function is refused before it runs.
+    let r = no_redirects()
+        .post(s.url("/_fn/system_status"))
+        .header("sec-fetch-site", "cross-site")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(!body.contains("sqlite"), "{body}");
     s.stop().await;
 }

@@ -74,26 +74,23 @@ fn platform_admin() -> bool {
     false
 }
 
-/// Header, navigation and content area of `/admin`.
+/// The frame of a portal: top bar, navigation (`children`: its entries), content.
 #[component]
-pub fn AdminLayout() -> impl IntoView {
+fn Frame(
+    home: &'static str,
+    area: &'static str,
+    nav_label: &'static str,
+    children: Children,
+) -> impl IntoView {
     view! {
         <div class="frame">
             <header class="topbar">
-                <a class="brand" href="/admin">"Mooring"<span class="brand-sub">"Admin"</span></a>
+                <a class="brand" href=home>"Mooring"<span class="brand-sub">{area}</span></a>
                 <div class="topbar-right"><LiveBadge/><Account/></div>
             </header>
             <NavMenu>
-                <nav class="sidenav" aria-label="Admin">
-                    <ul>
-                        <NavLink href="/admin" label="Dashboard"/>
-                        <NavLink href="/admin/users" label="Users"/>
-                        {platform_admin().then(|| view! { <NavLink href="/admin/tenants" label="Tenants"/> })}
-                        <NavLink href="/admin/api-keys" label="API keys"/>
-                        <NavLink href="/admin/tokens" label="Access tokens"/>
-                        <NavLink href="/admin/profile" label="Profile"/>
-                        <NavLink href="/admin/system" label="System"/>
-                    </ul>
+                <nav class="sidenav" aria-label=nav_label>
+                    <ul>{children()}</ul>
                 </nav>
             </NavMenu>
             <main class="content" id="main">
@@ -104,26 +101,28 @@ pub fn AdminLayout() -> impl IntoView {
     }
 }
 
+/// Header, navigation and content area of `/admin`.
+#[component]
+pub fn AdminLayout() -> impl IntoView {
+    view! {
+        <Frame home="/admin" area="Admin" nav_label="Admin">
+            <NavLink href="/admin" label="Dashboard"/>
+            <NavLink href="/admin/users" label="Users"/>
+            {platform_admin().then(|| view! { <NavLink href="/admin/tenants" label="Tenants"/> })}
+            <NavLink href="/admin/api-keys" label="API keys"/>
+            <NavLink href="/admin/tokens" label="Access tokens"/>
+            <NavLink href="/admin/profile" label="Profile"/>
+            <NavLink href="/admin/system" label="System"/>
+        </Frame>
+    }
+}
+
 /// Header, navigation and content area of `/portal`.
 #[component]
 pub fn PortalLayout() -> impl IntoView {
     view! {
-        <div class="frame">
-            <header class="topbar">
-                <a class="brand" href="/portal">"Mooring"<span class="brand-sub">"Customer portal"</span></a>
-                <div class="topbar-right"><LiveBadge/><Account/></div>
-            </header>
-            <NavMenu>
-                <nav class="sidenav" aria-label="Portal">
-                    <ul>
-                        <NavLink href="/portal" label="Overview"/>
-                    </ul>
-                </nav>
-            </NavMenu>
-            <main class="content" id="main">
-                <FlashBanner/>
-                <Outlet/>
-            </main>
-        </div>
+        <Frame home="/portal" area="Customer portal" nav_label="Portal">
+            <NavLink href="/portal" label="Overview"/>
+        </Frame>
     }
 }

@@ -63,6 +63,10 @@ fn login_url(params: &[(&str, &str)]) -> String {
 /// Middleware: keep the portal areas for their people; no caching of them.
 pub async fn guard(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    // Server functions run with the cookie too: they must come from our pages.
+    if path.starts_with("/_fn/") && req.method() != Method::GET && !same_origin(req.headers()) {
+        return (StatusCode::FORBIDDEN, "Cross-site call refused.").into_response();
+    }
     if !guarded(&path) {
         return next.run(req).await;
     }
