@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod jobs;
 pub mod mail;
 pub mod paging;
 pub mod password;

@@ -1,0 +1,401 @@
+//! The durable job queue: every piece of work that touches a node or a
+//! provider runs as a job.
+//!
+//! - Enqueue in the caller's transaction ([`enqueue`] takes a connection), so a
+//!   state change and its job commit together or not at all.
+//! - Workers claim with a lease: one `UPDATE … RETURNING` that picks the
+//!   oldest ready job (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: the
+//!   statement is its own write transaction). A job whose lease expired (its
+//!   worker died) is ready again. Delivery is at least once, so handlers are
+//!   idempotent: a job is a list of named steps, and finished steps are
+//!   recorded and skipped on a retry ([`JobContext::step`]).
+//! - At most one running job per target, enforced by a unique partial index.
+//! - Transient errors retry with exponential backoff and jitter up to
+//!   `max_attempts`; permanent errors, timeouts and cancellation end the job
+//!   at once with a stable `error_code`.
+
+pub mod worker;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Row};
+use time::{Duration, OffsetDateTime};
+
+use crate::{clock, identity::Principal, paging::Page, Backend, CoreError, CoreResult, Db};
+
+pub use worker::{JobContext, JobError, JobHandler, Registry, Worker};
+
+/// What a job is about (a site, a server, a CloudPod…).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub kind: String,
+    pub id: String,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub tenant_id: String,
+    pub kind: String,
+    pub target: Option<Target>,
+    pub payload: serde_json::Value,
+    pub max_attempts: i64,
+    pub timeout: std::time::Duration,
+    pub run_after: Option<OffsetDateTime>,
+}
+
+impl NewJob {
+    pub fn new(
+        tenant_id: impl Into<String>,
+        kind: impl Into<String>,
+        payload: serde_json::Value,
+    ) -> NewJob {
+        NewJob {
+            tenant_id: tenant_id.into(),
+            kind: kind.into(),
+            target: None,
+            payload,
+            max_attempts: 5,
+            timeout: std::time::Duration::from_secs(15 * 60),
+            run_after: None,
+        }
+    }
+
+    pub fn target(mut self, kind: impl Into<String>, id: impl Into<String>) -> Self {
+        self.target = Some(Target {
+            kind: kind.into(),
+            id: id.into(),
+        });
+        self
+    }
+
+    pub fn max_attempts(mut self, n: i64) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    pub fn timeout(mut self, t: std::time::Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub payload: String,
+    pub status: String,
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub timeout_secs: i64,
+    pub run_after: String,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<String>,
+    pub cancel_requested: bool,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub progress: i64,
+    pub progress_label: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+pub(crate) fn row_to_job(r: &sqlx::any::AnyRow) -> CoreResult<Job> {
+    Ok(Job {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        kind: r.try_get("kind")?,
+        target_type: r.try_get("target_type")?,
+        target_id: r.try_get("target_id")?,
+        payload: r.try_get("payload")?,
+        status: r.try_get("status")?,
+        attempt: r.try_get("attempt")?,
+        max_attempts: r.try_get("max_attempts")?,
+        timeout_secs: r.try_get("timeout_secs")?,
+        run_after: r.try_get("run_after")?,
+        lease_owner: r.try_get("lease_owner")?,
+        lease_expires_at: r.try_get("lease_expires_at")?,
+        cancel_requested: crate::db::is_set(r.try_get("cancel_requested")?),
+        error_code: r.try_get("error_code")?,
+        error_message: r.try_get("error_message")?,
+        progress: r.try_get("progress")?,
+        progress_label: r.try_get("progress_label")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+/// Enqueue a job on `conn` (pass a transaction's connection to commit it
+/// together with the change that needs it). Returns the job id.
+pub async fn enqueue(conn: &mut AnyConnection, job: NewJob) -> CoreResult<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = clock::now();
+    let payload = serde_json::to_string(&job.payload)
+        .map_err(|e| CoreError::Internal(format!("job payload: {e}")))?;
+    sqlx::query(
+        "INSERT INTO jobs (id, tenant_id, kind, target_type, target_id, payload, status, attempt, \
+         max_attempts, timeout_secs, run_after, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $10, $10)",
+    )
+    .bind(&id)
+    .bind(&job.tenant_id)
+    .bind(&job.kind)
+    .bind(job.target.as_ref().map(|t| t.kind.clone()))
+    .bind(job.target.as_ref().map(|t| t.id.clone()))
+    .bind(payload)
+    .bind(job.max_attempts)
+    .bind(i64::try_from(job.timeout.as_secs()).unwrap_or(i64::MAX))
+    .bind(
+        job.run_after
+            .map(clock::format)
+            .unwrap_or_else(|| now.clone()),
+    )
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Enqueue outside any transaction.
+pub async fn enqueue_now(db: &Db, job: NewJob) -> CoreResult<String> {
+    let mut conn = db.pool().acquire().await?;
+    enqueue(&mut conn, job).await
+}
+
+/// Claim the oldest ready job for `owner` with a lease of `lease`.
+pub async fn claim(db: &Db, owner: &str, lease: Duration) -> CoreResult<Option<Job>> {
+    let now_t = OffsetDateTime::now_utc();
+    let now = clock::format(now_t);
+    let lock = match db.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+         attempt = attempt + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
+         WHERE id = (SELECT j.id FROM jobs j \
+           WHERE ((j.status = 'queued' AND j.run_after <= $3) \
+              OR (j.status = 'running' AND j.lease_expires_at < $3)) \
+             AND (j.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.target_type = j.target_type \
+                  AND o.target_id = j.target_id AND o.id <> j.id AND o.status = 'running')) \
+           ORDER BY j.run_after, j.created_at LIMIT 1{lock}) \
+         RETURNING *"
+    );
+    let row = sqlx::query(&sql)
+        .bind(owner)
+        .bind(clock::format(now_t + lease))
+        .bind(&now)
+        .fetch_optional(db.pool())
+        .await;
+    match row {
+        Ok(Some(r)) => Ok(Some(row_to_job(&r)?)),
+        Ok(None) => Ok(None),
+        // Two workers raced for one target: the index refused the second. Nothing claimed now.
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One job, if `p` may see it (its tenant's, or any for platform admins).
+pub async fn get(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
+    let row = sqlx::query("SELECT * FROM jobs WHERE id = $1 AND (tenant_id = $2 OR $3 = 1)")
+        .bind(id)
+        .bind(&p.tenant_id)
+        .bind(i64::from(p.platform_admin))
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    row_to_job(&row)
+}
+
+/// A job by id, for the engine and tests (no authorization).
+pub async fn load(db: &Db, id: &str) -> CoreResult<Job> {
+    let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    row_to_job(&row)
+}
+
+/// Filters of the jobs list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobFilter {
+    pub status: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub target_id: Option<String>,
+}
+
+/// Jobs `p` may see, newest first.
+pub async fn list(
+    db: &Db,
+    p: &Principal,
+    f: &JobFilter,
+    page: Page,
+) -> CoreResult<(Vec<Job>, i64)> {
+    if let Some(s) = &f.status {
+        if !matches!(
+            s.as_str(),
+            "queued" | "running" | "succeeded" | "failed" | "cancelled"
+        ) {
+            return Err(CoreError::Invalid(
+                "status must be one of queued, running, succeeded, failed, cancelled".into(),
+            ));
+        }
+    }
+    let cond =
+        "(tenant_id = $1 OR $2 = 1) AND ($3 = '' OR status = $3) AND ($4 = '' OR kind = $4) \
+                AND ($5 = '' OR target_id = $5)";
+    let select =
+        format!("SELECT * FROM jobs WHERE {cond} ORDER BY created_at DESC, id LIMIT $6 OFFSET $7");
+    let count = format!("SELECT COUNT(*) AS n FROM jobs WHERE {cond}");
+    let (status, kind, target) = (
+        f.status.clone().unwrap_or_default(),
+        f.kind.clone().unwrap_or_default(),
+        f.target_id.clone().unwrap_or_default(),
+    );
+    let all = i64::from(p.platform_admin);
+    let rows = sqlx::query(&select)
+        .bind(&p.tenant_id)
+        .bind(all)
+        .bind(&status)
+        .bind(&kind)
+        .bind(&target)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(db.pool())
+        .await?;
+    let total: i64 = sqlx::query(&count)
+        .bind(&p.tenant_id)
+        .bind(all)
+        .bind(&status)
+        .bind(&kind)
+        .bind(&target)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    Ok((
+        rows.iter().map(row_to_job).collect::<CoreResult<_>>()?,
+        total,
+    ))
+}
+
+/// Queue a failed or cancelled job again, from its first unfinished step.
+pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
+    let job = get(db, p, id).await?;
+    if !p.is_operator() {
+        return Err(CoreError::Forbidden("operators retry jobs".into()));
+    }
+    let now = clock::now();
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'queued', attempt = 0, run_after = $1, updated_at = $1, \
+         error_code = NULL, error_message = NULL, finished_at = NULL, cancel_requested = 0, \
+         lease_owner = NULL, lease_expires_at = NULL \
+         WHERE id = $2 AND status IN ('failed', 'cancelled')",
+    )
+    .bind(&now)
+    .bind(&job.id)
+    .execute(db.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(CoreError::Conflict(format!(
+            "only failed or cancelled jobs can be retried; this one is {}",
+            job.status
+        )));
+    }
+    load(db, id).await
+}
+
+/// Cancel a job: a queued one at once, a running one cooperatively (its
+/// handler sees the request at its next step or check).
+pub async fn cancel(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
+    let job = get(db, p, id).await?;
+    if !p.is_operator() {
+        return Err(CoreError::Forbidden("operators cancel jobs".into()));
+    }
+    let now = clock::now();
+    let queued = sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', finished_at = $1, updated_at = $1, \
+         error_code = 'cancelled', error_message = 'cancelled before it ran' WHERE id = $2 AND status = 'queued'",
+    )
+    .bind(&now)
+    .bind(&job.id)
+    .execute(db.pool())
+    .await?;
+    if queued.rows_affected() == 0 {
+        let running = sqlx::query("UPDATE jobs SET cancel_requested = 1, updated_at = $1 WHERE id = $2 AND status = 'running'")
+            .bind(&now)
+            .bind(&job.id)
+            .execute(db.pool())
+            .await?;
+        if running.rows_affected() == 0 {
+            return Err(CoreError::Conflict(format!(
+                "the job is already {}",
+                job.status
+            )));
+        }
+    }
+    load(db, id).await
+}
+
+/// One line of a job's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    pub seq: i64,
+    pub at: String,
+    pub stream: String,
+    pub line: String,
+}
+
+/// A job's log lines after `after` (0 for all), in order.
+pub async fn log_lines(db: &Db, job_id: &str, after: i64) -> CoreResult<Vec<LogLine>> {
+    let rows = sqlx::query(
+        "SELECT seq, at, stream, line FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+    )
+    .bind(job_id)
+    .bind(after)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LogLine {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                stream: r.try_get("stream")?,
+                line: r.try_get("line")?,
+            })
+        })
+        .collect()
+}
+
+/// Delay before attempt `attempt + 1`: exponential from 2 s, capped at 10
+/// minutes, with up to 25% random jitter so retries do not stampede.
+pub fn backoff(attempt: i64) -> Duration {
+    let base = 2f64 * 2f64.powi(i32::try_from(attempt.clamp(0, 20)).unwrap_or(20) - 1);
+    let capped = base.min(600.0);
+    let jitter = rand::random::<f64>() * 0.25 * capped;
+    Duration::milliseconds(((capped + jitter) * 1000.0) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let a = super::backoff(1).as_seconds_f64();
+        let b = super::backoff(3).as_seconds_f64();
+        let c = super::backoff(30).as_seconds_f64();
+        assert!((2.0..=2.5).contains(&a), "{a}");
+        assert!((8.0..=10.0).contains(&b), "{b}");
+        assert!((600.0..=750.0).contains(&c), "{c}");
+    }
+}
