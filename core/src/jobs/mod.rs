@@ -204,8 +204,19 @@ pub async fn claim(db: &Db, owner: &str, lease: Duration) -> CoreResult<Option<J
     }
 }
 
+/// Jobs are the operators' view; customers see their services' work through
+/// the services themselves.
+fn operators_only(p: &Principal) -> CoreResult<()> {
+    if p.is_operator() {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden("jobs are visible to operators".into()))
+    }
+}
+
 /// One job, if `p` may see it (its tenant's, or any for platform admins).
 pub async fn get(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
+    operators_only(p)?;
     let row = sqlx::query("SELECT * FROM jobs WHERE id = $1 AND (tenant_id = $2 OR $3 = 1)")
         .bind(id)
         .bind(&p.tenant_id)
@@ -293,9 +304,6 @@ pub async fn list(
 /// Queue a failed or cancelled job again, from its first unfinished step.
 pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
     let job = get(db, p, id).await?;
-    if !p.is_operator() {
-        return Err(CoreError::Forbidden("operators retry jobs".into()));
-    }
     let now = clock::now();
     let done = sqlx::query(
         "UPDATE jobs SET status = 'queued', attempt = 0, run_after = $1, updated_at = $1, \
@@ -320,9 +328,6 @@ pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
 /// handler sees the request at its next step or check).
 pub async fn cancel(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
     let job = get(db, p, id).await?;
-    if !p.is_operator() {
-        return Err(CoreError::Forbidden("operators cancel jobs".into()));
-    }
     let now = clock::now();
     let queued = sqlx::query(
         "UPDATE jobs SET status = 'cancelled', finished_at = $1, updated_at = $1, \

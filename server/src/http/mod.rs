@@ -14,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod jobs;
 pub mod openapi;
 pub mod portal;
 pub mod routes;
@@ -65,6 +66,10 @@ pub fn api_routes() -> RouteTable<AppState> {
         .get("/api/users/{id}", accounts::get_user)
         .put("/api/users/{id}", accounts::update_user)
         .delete("/api/users/{id}", accounts::delete_user)
+        .get("/api/jobs", jobs::list)
+        .get("/api/jobs/{id}", jobs::get)
+        .post("/api/jobs/{id}/retry", jobs::retry)
+        .post("/api/jobs/{id}/cancel", jobs::cancel)
         .get("/api/apikeys", api_keys::list)
         .post("/api/apikeys", api_keys::create)
         .delete("/api/apikeys/{id}", api_keys::revoke)

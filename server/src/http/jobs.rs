@@ -1,0 +1,128 @@
+//! `/api/jobs` (shared by the mpanel and wp contracts: one handler, the
+//! union of both job shapes).
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use mooring_core::{
+    jobs::{self, Job, JobFilter},
+    paging::PageQuery,
+    CoreError,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{auth::Caller, error::ApiError};
+use crate::state::AppState;
+
+/// A job in both contracts' words.
+pub fn job_json(j: &Job) -> Value {
+    json!({
+        "id": j.id,
+        "status": j.status,
+        "error_code": j.error_code,
+        "error_message": j.error_message,
+        "started_at": j.started_at,
+        "finished_at": j.finished_at,
+        "tenantId": j.tenant_id,
+        "type": j.kind,
+        "targetType": j.target_type,
+        "targetId": j.target_id,
+        "createdAt": j.created_at,
+        "updatedAt": j.updated_at,
+        "progress": { "percent": j.progress, "label": j.progress_label },
+        "attempt": j.attempt,
+        "maxAttempts": j.max_attempts,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    status: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    target_id: Option<String>,
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+/// `GET /api/jobs`: the tenant's jobs, newest first, filtered and paged.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            e.body_text(),
+        )
+    })?;
+    let page = PageQuery {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .check()
+    .map_err(|e| ApiError::from(e).with_field("pageSize", "out of range"))?;
+    let filter = JobFilter {
+        status: q.status,
+        kind: q.kind,
+        target_id: q.target_id,
+    };
+    let (items, total) = jobs::list(&state.db, &p, &filter, page)
+        .await
+        .map_err(|e| match e {
+            CoreError::Invalid(m) => {
+                ApiError::from(CoreError::Invalid(m.clone())).with_field("status", m)
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(
+        json!({ "items": items.iter().map(job_json).collect::<Vec<_>>(), "total": total }),
+    ))
+}
+
+/// `GET /api/jobs/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(job_json(&jobs::get(&state.db, &p, &id).await?)))
+}
+
+fn not_in_state(e: CoreError, code: &'static str) -> ApiError {
+    match e {
+        CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, code, m),
+        other => other.into(),
+    }
+}
+
+/// `POST /api/jobs/{id}/retry`: 202 with the queued job; 409 unless failed or cancelled.
+pub async fn retry(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = jobs::retry(&state.db, &p, &id)
+        .await
+        .map_err(|e| not_in_state(e, "job_not_retryable"))?;
+    Ok((StatusCode::ACCEPTED, Json(job_json(&job))).into_response())
+}
+
+/// `POST /api/jobs/{id}/cancel` (documented extension): 202; 409 when already finished.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = jobs::cancel(&state.db, &p, &id)
+        .await
+        .map_err(|e| not_in_state(e, "job_finished"))?;
+    Ok((StatusCode::ACCEPTED, Json(job_json(&job))).into_response())
+}
