@@ -33,7 +33,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: portals, APIs and background work (the default).
-    Serve,
+    Serve {
+        /// Serve HTTP only; leave the job queue to `mooring worker` processes.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run only background work (jobs), no HTTP: scale workers apart from the web.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage operator accounts.
@@ -115,8 +121,9 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config).await,
+        match cli.command.unwrap_or(Command::Serve { no_worker: false }) {
+            Command::Serve { no_worker } => serve(config, !no_worker).await,
+            Command::Worker => worker_only(config).await,
             Command::Migrate => migrate(config).await,
             Command::Admin {
                 command:
@@ -264,7 +271,22 @@ async fn bootstrap_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// The job worker of this build: the job types it knows.
+fn job_worker(db: &Db) -> mooring_core::jobs::Worker {
+    // Provisioners register their job types here as they arrive; until then a
+    // job of an unknown type fails with `handler_unavailable` (retry works later).
+    mooring_core::jobs::Worker::new(db.clone(), mooring_core::jobs::Registry::new())
+}
+
+async fn worker_only(config: Config) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    println!("Mooring worker running (Ctrl-C stops it after the jobs in hand finish)");
+    job_worker(&db).run(shutdown_signal()).await;
+    db.close().await;
+    Ok(())
+}
+
+async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     let master = config.master_key().context("master key")?;
     let db = open_db(&config).await?;
     bootstrap_admin(&config, &db).await?;
@@ -302,7 +324,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let url = format!("http://{addr}");
     println!("Mooring is running at {url}  (sign in at {url}/login; Ctrl-C stops it)");
     tracing::info!(%addr, backend = db.backend().name(), "listening");
-    http::launch(listener, http::app(state), shutdown_signal()).await?;
+    // One shutdown signal for both halves: HTTP drains, the worker finishes its jobs.
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let worker = with_worker.then(|| {
+        let mut stop = stop_tx.subscribe();
+        tokio::spawn(job_worker(&db).run(async move {
+            let _ = stop.recv().await;
+        }))
+    });
+    let mut http_stop = stop_tx.subscribe();
+    let signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(());
+    });
+    http::launch(listener, http::app(state), async move {
+        let _ = http_stop.recv().await;
+    })
+    .await?;
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
+    signal.abort();
     tracing::info!("stopped");
     db.close().await;
     Ok(())

@@ -268,3 +268,61 @@ fn apikeys_are_created_listed_used_and_revoked_on_the_command_line() {
         .unwrap()
         .contains("no tenant with id or slug 'nope'"));
 }
+
+#[test]
+fn the_worker_process_runs_queued_jobs_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(mooring(dir.path())
+        .arg("migrate")
+        .status()
+        .unwrap()
+        .success());
+    let url = format!("sqlite://{}", dir.path().join("data/mooring.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (db, id) = rt.block_on(async {
+        let db = mooring_core::Db::connect(&url, Default::default())
+            .await
+            .unwrap();
+        let id = mooring_core::jobs::enqueue_now(
+            &db,
+            mooring_core::jobs::NewJob::new(
+                mooring_core::DEFAULT_TENANT_ID,
+                "cloudpod.provision",
+                serde_json::json!({}),
+            ),
+        )
+        .await
+        .unwrap();
+        (db, id)
+    });
+    let mut child = mooring(dir.path())
+        .arg("worker")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let job = loop {
+        let job = rt.block_on(mooring_core::jobs::load(&db, &id)).unwrap();
+        if job.status != "queued" && job.status != "running" {
+            break job;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the worker did not run the job");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // No provisioner for this type in this build: a clear, retryable failure.
+    assert_eq!(
+        (job.status.as_str(), job.error_code.as_deref()),
+        ("failed", Some("handler_unavailable"))
+    );
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
