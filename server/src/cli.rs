@@ -47,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Check the audit trail's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Manage a tenant's API keys (X-API-Key on the tenant surface).
     Apikey {
         #[command(subcommand)]
@@ -58,6 +63,12 @@ enum Command {
         #[arg(value_enum)]
         surface: Contract,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the whole chain; exit 1 at the first edited or deleted event.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +144,9 @@ pub fn main() -> ExitCode {
                     },
             } => admin_create(config, email, password_stdin).await,
             Command::Apikey { command } => apikey(config, command).await,
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => audit_verify(config).await,
             Command::Openapi { .. } => unreachable!("handled above"),
         }
     });
@@ -199,6 +213,22 @@ async fn admin_create(config: Config, email: String, password_stdin: bool) -> an
     }
     db.close().await;
     Ok(())
+}
+
+async fn audit_verify(config: Config) -> anyhow::Result<()> {
+    use mooring_core::audit::{verify, Verdict};
+    let db = open_db(&config).await?;
+    let verdict = verify(&db).await?;
+    db.close().await;
+    match verdict {
+        Verdict::Intact { events } => {
+            println!("audit trail intact: {events} events");
+            Ok(())
+        }
+        Verdict::Broken { seq, reason } => {
+            anyhow::bail!("audit trail broken at event {seq}: {reason}")
+        }
+    }
 }
 
 async fn apikey(config: Config, command: ApikeyCommand) -> anyhow::Result<()> {

@@ -326,3 +326,45 @@ fn the_worker_process_runs_queued_jobs_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn audit_verify_finds_an_edited_event() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        let out = mooring(dir.path())
+            .args(["apikey", "create", "--name", name])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let out = mooring(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "audit trail intact: 2 events\n"
+    );
+    let url = format!("sqlite://{}", dir.path().join("data/mooring.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = mooring_core::Db::connect(&url, Default::default())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_events SET action = 'api_key.revoked' WHERE seq = 1")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        db.close().await;
+    });
+    let out = mooring(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("audit trail broken at event 1: its contents were changed"),
+        "{err}"
+    );
+}

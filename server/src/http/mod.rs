@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admin_forms;
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -66,6 +67,7 @@ pub fn api_routes() -> RouteTable<AppState> {
         .get("/api/users/{id}", accounts::get_user)
         .put("/api/users/{id}", accounts::update_user)
         .delete("/api/users/{id}", accounts::delete_user)
+        .get("/api/audit", audit::list)
         .get("/api/jobs", jobs::list)
         .get("/api/jobs/{id}", jobs::get)
         .post("/api/jobs/{id}/retry", jobs::retry)
