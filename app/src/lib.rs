@@ -22,6 +22,7 @@ use pages::{
     admin::{AdminDashboard, AdminSystem},
     home::Home,
     identity::{AdminApiKeys, AdminTenants, AdminTokens, AdminUsers, Profile},
+    jobs::{AdminJob, AdminJobs},
     login::{ForgotPasswordPage, LoginPage, ResetPasswordPage},
     not_found::NotFound,
     portal::PortalOverview,
@@ -70,6 +71,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("system") view=AdminSystem ssr=SsrMode::Async/>
                     <Route path=path!("users") view=AdminUsers ssr=SsrMode::Async/>
                     <Route path=path!("tenants") view=AdminTenants ssr=SsrMode::Async/>
+                    <Route path=path!("jobs") view=AdminJobs ssr=SsrMode::Async/>
+                    <Route path=path!("jobs/:id") view=AdminJob ssr=SsrMode::Async/>
                     <Route path=path!("api-keys") view=AdminApiKeys ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=AdminTokens ssr=SsrMode::Async/>
                     <Route path=path!("profile") view=Profile ssr=SsrMode::Async/>

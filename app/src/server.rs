@@ -269,3 +269,74 @@ pub async fn admin_tenants() -> Result<Vec<TenantRow>, ServerFnError> {
         })
         .collect())
 }
+
+/// A job as the admin pages show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    pub target: Option<String>,
+    pub status: String,
+    pub progress: i64,
+    pub progress_label: Option<String>,
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+fn job_row(j: mooring_core::jobs::Job) -> JobRow {
+    JobRow {
+        target: j
+            .target_type
+            .zip(j.target_id)
+            .map(|(t, i)| format!("{t} {i}")),
+        id: j.id,
+        kind: j.kind,
+        status: j.status,
+        progress: j.progress,
+        progress_label: j.progress_label,
+        attempt: j.attempt,
+        max_attempts: j.max_attempts,
+        error_code: j.error_code,
+        error_message: j.error_message,
+        created_at: j.created_at,
+        started_at: j.started_at,
+        finished_at: j.finished_at,
+    }
+}
+
+/// The tenant's latest jobs, optionally of one status.
+#[server(prefix = "/_fn", endpoint = "admin_jobs")]
+pub async fn admin_jobs(status: Option<String>) -> Result<Vec<JobRow>, ServerFnError> {
+    let me = caller()?;
+    let filter = mooring_core::jobs::JobFilter {
+        status: status.filter(|s| !s.is_empty()),
+        ..Default::default()
+    };
+    let (jobs, _) = mooring_core::jobs::list(&db()?, &me.principal(), &filter, first_page()?)
+        .await
+        .map_err(fail)?;
+    Ok(jobs.into_iter().map(job_row).collect())
+}
+
+/// One job with its log so far.
+#[server(prefix = "/_fn", endpoint = "admin_job")]
+pub async fn admin_job(id: String) -> Result<(JobRow, Vec<(i64, String, String)>), ServerFnError> {
+    let me = caller()?;
+    let db = db()?;
+    let job = mooring_core::jobs::get(&db, &me.principal(), &id)
+        .await
+        .map_err(fail)?;
+    let log = mooring_core::jobs::log_lines(&db, &job.id, 0)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|l| (l.seq, l.stream, l.line))
+        .collect();
+    Ok((job_row(job), log))
+}

@@ -446,3 +446,67 @@ db_test!(
         assert_eq!(second.load(Ordering::SeqCst), 30);
     }
 );
+
+db_test!(
+    async fn the_system_check_job_checks_the_database_and_data_dir(db: Db) {
+        use mooring_core::jobs::system_check::{SystemCheck, KIND};
+        let dir = std::env::temp_dir().join(format!("mooring-check-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = jobs::enqueue_now(
+            &db,
+            NewJob::new(DEFAULT_TENANT_ID, KIND, serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+        Worker::new(
+            db.clone(),
+            Registry::new().register(
+                KIND,
+                SystemCheck {
+                    data_dir: dir.clone(),
+                },
+            ),
+        )
+        .run_one()
+        .await
+        .unwrap();
+        let job = jobs::load(&db, &ok).await.unwrap();
+        assert_eq!(job.status, "succeeded", "{job:?}");
+        let log: Vec<String> = jobs::log_lines(&db, &ok, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.line)
+            .collect();
+        assert!(
+            log.iter()
+                .any(|l| l.starts_with("database (") && l.contains("answered in")),
+            "{log:?}"
+        );
+        assert!(log.iter().any(|l| l.contains("is writable")), "{log:?}");
+        let bad = jobs::enqueue_now(
+            &db,
+            NewJob::new(DEFAULT_TENANT_ID, KIND, serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+        Worker::new(
+            db.clone(),
+            Registry::new().register(
+                KIND,
+                SystemCheck {
+                    data_dir: dir.join("missing/deeper"),
+                },
+            ),
+        )
+        .run_one()
+        .await
+        .unwrap();
+        let job = jobs::load(&db, &bad).await.unwrap();
+        assert_eq!(
+            (job.status.as_str(), job.error_code.as_deref()),
+            ("failed", Some("data_dir_unwritable"))
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+);

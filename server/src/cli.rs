@@ -302,16 +302,23 @@ async fn bootstrap_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
 }
 
 /// The job worker of this build: the job types it knows.
-fn job_worker(db: &Db) -> mooring_core::jobs::Worker {
+fn job_worker(db: &Db, config: &Config) -> mooring_core::jobs::Worker {
+    use mooring_core::jobs::{system_check, Registry, Worker};
     // Provisioners register their job types here as they arrive; until then a
     // job of an unknown type fails with `handler_unavailable` (retry works later).
-    mooring_core::jobs::Worker::new(db.clone(), mooring_core::jobs::Registry::new())
+    let registry = Registry::new().register(
+        system_check::KIND,
+        system_check::SystemCheck {
+            data_dir: config.data_dir.clone(),
+        },
+    );
+    Worker::new(db.clone(), registry)
 }
 
 async fn worker_only(config: Config) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
     println!("Mooring worker running (Ctrl-C stops it after the jobs in hand finish)");
-    job_worker(&db).run(shutdown_signal()).await;
+    job_worker(&db, &config).run(shutdown_signal()).await;
     db.close().await;
     Ok(())
 }
@@ -356,9 +363,10 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     tracing::info!(%addr, backend = db.backend().name(), "listening");
     // One shutdown signal for both halves: HTTP drains, the worker finishes its jobs.
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let worker = job_worker(&db, &state.config);
     let worker = with_worker.then(|| {
         let mut stop = stop_tx.subscribe();
-        tokio::spawn(job_worker(&db).run(async move {
+        tokio::spawn(worker.run(async move {
             let _ = stop.recv().await;
         }))
     });

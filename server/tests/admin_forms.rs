@@ -341,3 +341,89 @@ async fn accounts_and_credentials_through_the_admin_forms() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_check_runs_as_a_job_the_admin_can_follow() {
+    use mooring_core::jobs::{
+        system_check::{SystemCheck, KIND},
+        Registry, Worker,
+    };
+    let t = testkit::sqlite().await;
+    users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let db = t.db.clone();
+    let s = TestServer::start(t).await;
+    let mut b = Browser::sign_in(&s, EMAIL, PASSWORD).await;
+    let r = b.post("/admin/system/check", &[]).await;
+    let to = r.headers()[header::LOCATION].to_str().unwrap().to_string();
+    assert!(to.starts_with("/admin/jobs/"), "{to}");
+    let page = b.page(&to).await;
+    assert!(
+        page.contains("System check queued.") && page.contains(">queued<"),
+        "{page}"
+    );
+    assert!(b
+        .page("/admin/jobs?status=queued")
+        .await
+        .contains("system.check"));
+    let dir = tempfile::tempdir().unwrap();
+    Worker::new(
+        db.clone(),
+        Registry::new().register(
+            KIND,
+            SystemCheck {
+                data_dir: dir.path().to_path_buf(),
+            },
+        ),
+    )
+    .run_one()
+    .await
+    .unwrap();
+    let page = b.page(&to).await;
+    assert!(
+        page.contains(">succeeded<")
+            && page.contains("is writable")
+            && page.contains("aria-valuenow=\"100\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains(">Retry<") && !page.contains(">Cancel<"),
+        "no actions on a finished job"
+    );
+    // A queued job can be cancelled from its page, then retried.
+    b.post("/admin/system/check", &[]).await;
+    let queued = mooring_core::jobs::list(
+        &db,
+        &mooring_core::identity::Principal::for_user(
+            &mooring_core::identity::user_by_email(&db, EMAIL)
+                .await
+                .unwrap()
+                .unwrap(),
+            mooring_core::identity::Via::Session,
+            mooring_core::identity::Scope::Admin,
+        ),
+        &mooring_core::jobs::JobFilter {
+            status: Some("queued".into()),
+            ..Default::default()
+        },
+        mooring_core::paging::PageQuery::default().check().unwrap(),
+    )
+    .await
+    .unwrap()
+    .0[0]
+        .id
+        .clone();
+    b.post(&format!("/admin/jobs/{queued}/cancel"), &[]).await;
+    let page = b.page(&format!("/admin/jobs/{queued}")).await;
+    assert!(
+        page.contains("The job is cancelled.") && page.contains(">Retry<"),
+        "{page}"
+    );
+    b.post(&format!("/admin/jobs/{queued}/retry"), &[]).await;
+    assert!(b
+        .page(&format!("/admin/jobs/{queued}"))
+        .await
+        .contains("The job is queued again."));
+    s.stop().await;
+}

@@ -179,3 +179,66 @@ async fn jobs_api(t: testkit::TestDb) {
 }
 
 mooring_core::on_both_backends!(jobs_api);
+
+/// The live stream of a job: its changes, each log line, and the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_can_be_followed_live_over_server_sent_events() {
+    use mooring_core::jobs::system_check::{SystemCheck, KIND};
+    let t = testkit::sqlite().await;
+    users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let db = t.db.clone();
+    let id = jobs::enqueue_now(&db, NewJob::new(DEFAULT_TENANT_ID, KIND, json!({})))
+        .await
+        .unwrap();
+    let s = TestServer::start(t).await;
+    let jwt = s.jwt(EMAIL, PASSWORD).await;
+    let resp = s
+        .client
+        .get(s.url(&format!("/api/jobs/{id}/events")))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    // The job runs while the stream is open.
+    let dir = tempfile::tempdir().unwrap();
+    let worker = Worker::new(
+        db.clone(),
+        Registry::new().register(
+            KIND,
+            SystemCheck {
+                data_dir: dir.path().to_path_buf(),
+            },
+        ),
+    );
+    tokio::spawn(async move { worker.run_one().await.unwrap() });
+    let body = tokio::time::timeout(std::time::Duration::from_secs(20), resp.text())
+        .await
+        .expect("the stream ends")
+        .unwrap();
+    assert!(body.contains("event: job"), "{body}");
+    assert!(body.contains("event: log"), "{body}");
+    assert!(body.contains("is writable"), "{body}");
+    let end = body.split("event: end").nth(1).expect("an end event");
+    assert!(end.contains("\"status\":\"succeeded\""), "{end}");
+    // Resuming after the last seen line sends only what came after it.
+    let r = s
+        .client
+        .get(s.url(&format!("/api/jobs/{id}/events")))
+        .bearer_auth(&jwt)
+        .header("last-event-id", "1000")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!r.contains("event: log") && r.contains("event: end"), "{r}");
+    s.stop().await;
+}

@@ -107,6 +107,7 @@ pub fn AdminLayout() -> impl IntoView {
     view! {
         <Frame home="/admin" area="Admin" nav_label="Admin">
             <NavLink href="/admin" label="Dashboard"/>
+            <NavLink href="/admin/jobs" label="Jobs"/>
             <NavLink href="/admin/users" label="Users"/>
             {platform_admin().then(|| view! { <NavLink href="/admin/tenants" label="Tenants"/> })}
             <NavLink href="/admin/api-keys" label="API keys"/>

@@ -62,6 +62,9 @@ pub fn AdminSystem() -> impl IntoView {
     view! {
         <Title text="System"/>
         <h1>"System"</h1>
+        <form method="post" action="/admin/system/check" class="inline">
+            <button type="submit" class="button primary">"Run a system check"</button>
+        </form>
         <Suspense fallback=|| view! { <p class="muted">"Checking the system…"</p> }>
             {move || Suspend::new(async move {
                 match status.await {

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod home;
 pub mod identity;
+pub mod jobs;
 pub mod login;
 pub mod not_found;
 pub mod portal;

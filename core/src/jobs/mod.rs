@@ -14,6 +14,7 @@
 //!   `max_attempts`; permanent errors, timeouts and cancellation end the job
 //!   at once with a stable `error_code`.
 
+pub mod system_check;
 pub mod worker;
 
 use serde::{Deserialize, Serialize};

@@ -413,3 +413,58 @@ pub async fn change_password(
         }
     }
 }
+
+/// `POST /admin/system/check`: queue a system check and go to it.
+pub async fn system_check(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+) -> Response {
+    use mooring_core::jobs::{self, system_check, NewJob};
+    let job = NewJob::new(&p.tenant_id, system_check::KIND, serde_json::json!({}))
+        .target("installation", "system")
+        .max_attempts(1)
+        .timeout(std::time::Duration::from_secs(60));
+    match jobs::enqueue_now(&state.db, job).await {
+        Ok(id) => {
+            back(
+                &session,
+                &format!("/admin/jobs/{id}"),
+                Ok("System check queued.".into()),
+                None,
+            )
+            .await
+        }
+        Err(e) => back(&session, "/admin/system", Err(say(e)), None).await,
+    }
+}
+
+/// `POST /admin/jobs/{id}/{retry|cancel}`.
+pub async fn job_action(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    use mooring_core::jobs;
+    let result = match action.as_str() {
+        "retry" => jobs::retry(&state.db, &p, &id)
+            .await
+            .map(|_| "The job is queued again.".to_string()),
+        "cancel" => jobs::cancel(&state.db, &p, &id).await.map(|j| {
+            if j.status == "cancelled" {
+                "The job is cancelled.".to_string()
+            } else {
+                "The job stops at its next step.".to_string()
+            }
+        }),
+        _ => Err(CoreError::NotFound),
+    };
+    back(
+        &session,
+        &format!("/admin/jobs/{id}"),
+        result.map_err(say),
+        None,
+    )
+    .await
+}

@@ -126,3 +126,63 @@ pub async fn cancel(
         .map_err(|e| not_in_state(e, "job_finished"))?;
     Ok((StatusCode::ACCEPTED, Json(job_json(&job))).into_response())
 }
+
+/// `GET /api/jobs/{id}/events` (documented extension): Server-Sent Events
+/// with the job's progress (`job`), each new log line (`log`), and `end`
+/// once it has finished. Polls the database, so any worker process's
+/// progress shows up here.
+pub async fn events(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let first = jobs::get(&state.db, &p, &id).await?;
+    // A reconnecting EventSource says where it was.
+    let mut last_seq: i64 = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let db = state.db.clone();
+    let stream = async_stream::stream! {
+        let mut last_update = String::new();
+        let mut job = first;
+        loop {
+            if job.updated_at != last_update {
+                last_update = job.updated_at.clone();
+                yield Ok(Event::default().event("job").data(job_json(&job).to_string()));
+            }
+            match jobs::log_lines(&db, &job.id, last_seq).await {
+                Ok(lines) => {
+                    for l in lines {
+                        last_seq = l.seq;
+                        yield Ok(Event::default().event("log").id(l.seq.to_string()).data(
+                            serde_json::json!({ "seq": l.seq, "at": l.at, "stream": l.stream, "line": l.line }).to_string(),
+                        ));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "job log stream"),
+            }
+            if matches!(job.status.as_str(), "succeeded" | "failed" | "cancelled") {
+                yield Ok(Event::default().event("end").data(job_json(&job).to_string()));
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            match jobs::load(&db, &job.id).await {
+                Ok(j) => job = j,
+                Err(e) => {
+                    tracing::warn!(error = %e, "job stream");
+                    break;
+                }
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -72,6 +72,7 @@ pub fn api_routes() -> RouteTable<AppState> {
         .get("/api/jobs/{id}", jobs::get)
         .post("/api/jobs/{id}/retry", jobs::retry)
         .post("/api/jobs/{id}/cancel", jobs::cancel)
+        .get("/api/jobs/{id}/events", jobs::events)
         .get("/api/apikeys", api_keys::list)
         .post("/api/apikeys", api_keys::create)
         .delete("/api/apikeys/{id}", api_keys::revoke)
@@ -135,6 +136,8 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/users", post(admin_forms::create_user))
         .route("/admin/users/{id}/{action}", post(admin_forms::user_action))
         .route("/admin/tenants", post(admin_forms::create_tenant))
+        .route("/admin/system/check", post(admin_forms::system_check))
+        .route("/admin/jobs/{id}/{action}", post(admin_forms::job_action))
         .route("/admin/api-keys", post(admin_forms::create_api_key))
         .route(
             "/admin/api-keys/{id}/revoke",

@@ -19,6 +19,8 @@ pub struct TestServer {
     pub db: TestDb,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// A data directory this helper made (removed on stop).
+    own_dir: Option<std::path::PathBuf>,
 }
 
 impl TestServer {
@@ -27,10 +29,12 @@ impl TestServer {
     }
 
     pub async fn start_with(db: TestDb, mut config: Config) -> TestServer {
+        let mut own_dir = None;
         if config.data_dir == Config::default().data_dir {
             // Never write into the source tree: outbox and keys go to a temp dir.
             config.data_dir =
                 std::env::temp_dir().join(format!("mooring-srv-{}", uuid::Uuid::new_v4()));
+            own_dir = Some(config.data_dir.clone());
         }
         let mailer = config.mailer().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -63,6 +67,7 @@ impl TestServer {
             db,
             stop: Some(tx),
             task: Some(task),
+            own_dir,
         }
     }
 
@@ -93,6 +98,9 @@ impl TestServer {
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
+        }
+        if let Some(dir) = self.own_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -1,0 +1,146 @@
+//! Admin pages for the job queue: the list, and one job with its progress and log.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::server::{admin_job, admin_jobs, JobRow};
+
+fn short_time(t: &str) -> String {
+    t.get(..19)
+        .map(|s| s.replace('T', " "))
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn badge(status: &str) -> String {
+    let state = match status {
+        "succeeded" => "ok",
+        "failed" | "cancelled" => "down",
+        _ => "degraded",
+    };
+    format!("badge state-{state}")
+}
+
+fn finished(status: &str) -> bool {
+    matches!(status, "succeeded" | "failed" | "cancelled")
+}
+
+#[component]
+pub fn AdminJobs() -> impl IntoView {
+    let q = use_query_map();
+    let status = q.with_untracked(|m| m.get("status")).unwrap_or_default();
+    let shown = status.clone();
+    let jobs = Resource::new_blocking(move || status.clone(), |s| admin_jobs(Some(s)));
+    let filters = [
+        ("", "All"),
+        ("queued", "Queued"),
+        ("running", "Running"),
+        ("failed", "Failed"),
+        ("succeeded", "Succeeded"),
+        ("cancelled", "Cancelled"),
+    ];
+    view! {
+        <Title text="Jobs"/>
+        <h1>"Jobs"</h1>
+        <nav class="filters" aria-label="Filter jobs">
+            {filters.into_iter().map(|(v, label)| {
+                let href = if v.is_empty() { "/admin/jobs".to_string() } else { format!("/admin/jobs?status={v}") };
+                let current = (shown == v).then_some("page");
+                view! { <a href=href class="filter" aria-current=current>{label}</a> }
+            }).collect_view()}
+        </nav>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match jobs.await {
+                    Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="jobs-table">"No jobs here."</p> }.into_any(),
+                    Ok(rows) => view! { <JobsTable rows/> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{format!("Could not load the jobs: {e}")}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn JobsTable(rows: Vec<JobRow>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="jobs-table">
+                <thead><tr><th>"Job"</th><th>"Target"</th><th>"Status"</th><th>"Progress"</th><th>"Created"</th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|j| view! {
+                        <tr>
+                            <td data-label="Job"><a href=format!("/admin/jobs/{}", j.id)>{j.kind.clone()}</a></td>
+                            <td data-label="Target">{j.target.clone().unwrap_or_else(|| "—".into())}</td>
+                            <td data-label="Status"><span class=badge(&j.status)>{j.status.clone()}</span></td>
+                            <td data-label="Progress">{format!("{}%", j.progress)}</td>
+                            <td data-label="Created">{short_time(&j.created_at)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+pub fn AdminJob() -> impl IntoView {
+    let params = use_params_map();
+    let id = params.with_untracked(|p| p.get("id")).unwrap_or_default();
+    let job = Resource::new_blocking(move || id.clone(), admin_job);
+    view! {
+        <Title text="Job"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match job.await {
+                    Ok((j, log)) => view! { <JobDetail job=j log/> }.into_any(),
+                    Err(e) => view! {
+                        <h1>"Job"</h1>
+                        <p class="error" role="alert">{format!("Could not load this job: {e}")}</p>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn JobDetail(job: JobRow, log: Vec<(i64, String, String)>) -> impl IntoView {
+    let done = finished(&job.status);
+    let retryable = matches!(job.status.as_str(), "failed" | "cancelled");
+    view! {
+        <h1>{job.kind.clone()}</h1>
+        <p>
+            <span class=badge(&job.status) data-testid="job-status">{job.status.clone()}</span>
+            " · attempt " {job.attempt} " of " {job.max_attempts}
+            {job.target.clone().map(|t| view! { " · " {t} })}
+        </p>
+        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=job.progress
+            aria-label="Progress" data-testid="job-progress">
+            <div class="progress-bar" style=format!("width: {}%", job.progress)></div>
+        </div>
+        <p class="muted">{format!("{}%", job.progress)} {job.progress_label.clone().map(|l| format!(" · {l}"))}</p>
+        {job.error_code.clone().map(|c| view! {
+            <p class="error" data-testid="job-error"><strong>{c}</strong>": " {job.error_message.clone().unwrap_or_default()}</p>
+        })}
+        <div class="actions-row">
+            {retryable.then(|| view! {
+                <form method="post" action=format!("/admin/jobs/{}/retry", job.id) class="inline">
+                    <button type="submit" class="button">"Retry"</button>
+                </form>
+            })}
+            {(!done).then(|| view! {
+                <form method="post" action=format!("/admin/jobs/{}/cancel", job.id) class="inline">
+                    <button type="submit" class="button danger">"Cancel"</button>
+                </form>
+                <a class="button" href=format!("/admin/jobs/{}", job.id)>"Refresh"</a>
+            })}
+        </div>
+        <h2>"Log"</h2>
+        <pre class="log" data-testid="job-log">
+            {log.into_iter().map(|(seq, stream, line)| view! {
+                <span class=format!("log-line log-{stream}") data-seq=seq>{line}"\n"</span>
+            }).collect_view()}
+        </pre>
+    }
+}
