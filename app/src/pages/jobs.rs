@@ -4,7 +4,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::server::{admin_job, admin_jobs, JobRow};
+use crate::{
+    components::islands::LiveJob,
+    server::{admin_job, admin_jobs, JobRow},
+};
 
 fn short_time(t: &str) -> String {
     t.get(..19)
@@ -107,19 +110,16 @@ pub fn AdminJob() -> impl IntoView {
 #[component]
 fn JobDetail(job: JobRow, log: Vec<(i64, String, String)>) -> impl IntoView {
     let done = finished(&job.status);
+    let last_seq = log.last().map(|(seq, _, _)| *seq).unwrap_or(0);
     let retryable = matches!(job.status.as_str(), "failed" | "cancelled");
     view! {
         <h1>{job.kind.clone()}</h1>
-        <p>
-            <span class=badge(&job.status) data-testid="job-status">{job.status.clone()}</span>
-            " · attempt " {job.attempt} " of " {job.max_attempts}
+        <p class="muted">
+            "Attempt " {job.attempt} " of " {job.max_attempts}
             {job.target.clone().map(|t| view! { " · " {t} })}
         </p>
-        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=job.progress
-            aria-label="Progress" data-testid="job-progress">
-            <div class="progress-bar" style=format!("width: {}%", job.progress)></div>
-        </div>
-        <p class="muted">{format!("{}%", job.progress)} {job.progress_label.clone().map(|l| format!(" · {l}"))}</p>
+        <LiveJob job_id=job.id.clone() status=job.status.clone() progress=job.progress
+            label=job.progress_label.clone() after=last_seq/>
         {job.error_code.clone().map(|c| view! {
             <p class="error" data-testid="job-error"><strong>{c}</strong>": " {job.error_message.clone().unwrap_or_default()}</p>
         })}

@@ -42,6 +42,28 @@ impl JobHandler for SystemCheck {
             Ok(())
         })
         .await?;
+        ctx.step("database latency", || async {
+            // A spread of round trips says more than one: min, average, max.
+            let mut ms = Vec::with_capacity(10);
+            for i in 0..10 {
+                let t = std::time::Instant::now();
+                ctx.db().ping().await?;
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                ctx.progress(20 + i * 4, "database latency").await?;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let (min, max) = ms
+                .iter()
+                .fold((f64::MAX, 0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let avg = ms.iter().sum::<f64>() / ms.len() as f64;
+            ctx.log(
+                "stdout",
+                format!("round trips: min {min:.2} ms, avg {avg:.2} ms, max {max:.2} ms"),
+            )
+            .await?;
+            Ok(())
+        })
+        .await?;
         ctx.progress(60, "data directory").await?;
         ctx.step("data directory", || async {
             let probe = self.data_dir.join(format!(".check-{}", ctx.job.id));

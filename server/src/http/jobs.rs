@@ -127,6 +127,11 @@ pub async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(job_json(&job))).into_response())
 }
 
+#[derive(Deserialize, Default)]
+pub struct EventsQuery {
+    after: Option<i64>,
+}
+
 /// `GET /api/jobs/{id}/events` (documented extension): Server-Sent Events
 /// with the job's progress (`job`), each new log line (`log`), and `end`
 /// once it has finished. Polls the database, so any worker process's
@@ -135,6 +140,7 @@ pub async fn events(
     State(state): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<
     axum::response::sse::Sse<
@@ -144,11 +150,13 @@ pub async fn events(
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let first = jobs::get(&state.db, &p, &id).await?;
-    // A reconnecting EventSource says where it was.
+    // A reconnecting EventSource says where it was; a page that already
+    // shows some lines says so with `?after=`.
     let mut last_seq: i64 = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
+        .or(q.after)
         .unwrap_or(0);
     let db = state.db.clone();
     let stream = async_stream::stream! {
