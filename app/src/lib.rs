@@ -20,6 +20,7 @@ use leptos_router::{
 use components::layout::{AdminLayout, PortalLayout};
 use pages::{
     admin::{AdminDashboard, AdminSystem},
+    audit::AdminAudit,
     home::Home,
     identity::{AdminApiKeys, AdminTenants, AdminTokens, AdminUsers, Profile},
     jobs::{AdminJob, AdminJobs},
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("users") view=AdminUsers ssr=SsrMode::Async/>
                     <Route path=path!("tenants") view=AdminTenants ssr=SsrMode::Async/>
                     <Route path=path!("jobs") view=AdminJobs ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=AdminAudit ssr=SsrMode::Async/>
                     <Route path=path!("jobs/:id") view=AdminJob ssr=SsrMode::Async/>
                     <Route path=path!("api-keys") view=AdminApiKeys ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=AdminTokens ssr=SsrMode::Async/>

@@ -340,3 +340,64 @@ pub async fn admin_job(id: String) -> Result<(JobRow, Vec<(i64, String, String)>
         .collect();
     Ok((job_row(job), log))
 }
+
+/// The job counters of the dashboard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobCounts {
+    pub running: i64,
+    pub queued: i64,
+    pub failed_24h: i64,
+}
+
+#[server(prefix = "/_fn", endpoint = "job_counters")]
+pub async fn job_counters() -> Result<JobCounts, ServerFnError> {
+    let me = caller()?;
+    let c = mooring_core::jobs::counters(&db()?, &me.principal())
+        .await
+        .map_err(fail)?;
+    Ok(JobCounts {
+        running: c.running,
+        queued: c.queued,
+        failed_24h: c.failed_24h,
+    })
+}
+
+/// One row of the audit log page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub action: String,
+    pub actor_id: Option<String>,
+    pub resource: Option<String>,
+    pub ip: Option<String>,
+    pub metadata: String,
+}
+
+/// The latest audit events, optionally of one action or action prefix (`auth.`).
+#[server(prefix = "/_fn", endpoint = "admin_audit")]
+pub async fn admin_audit(action: Option<String>) -> Result<Vec<AuditRow>, ServerFnError> {
+    let me = caller()?;
+    let filter = mooring_core::audit::AuditFilter {
+        action: action.filter(|a| !a.is_empty()),
+        ..Default::default()
+    };
+    let (events, _) = mooring_core::audit::list(&db()?, &me.principal(), &filter, first_page()?)
+        .await
+        .map_err(fail)?;
+    Ok(events
+        .into_iter()
+        .map(|e| AuditRow {
+            seq: e.seq,
+            at: e.created_at,
+            action: e.action,
+            actor_id: e.actor_id,
+            resource: e
+                .resource_type
+                .zip(e.resource_id)
+                .map(|(t, i)| format!("{t} {i}")),
+            ip: e.ip,
+            metadata: e.metadata,
+        })
+        .collect())
+}

@@ -510,3 +510,29 @@ db_test!(
         std::fs::remove_dir_all(dir).unwrap();
     }
 );
+
+db_test!(
+    async fn dashboard_counters_count_the_queue_and_recent_failures(db: Db) {
+        let (reg, _, _) = two_steps(99, || JobError::permanent("broken", "x"));
+        for _ in 0..2 {
+            jobs::enqueue_now(
+                &db,
+                NewJob::new(DEFAULT_TENANT_ID, "test.two_steps", serde_json::json!({})),
+            )
+            .await
+            .unwrap();
+        }
+        Worker::new(db.clone(), reg).run_one().await.unwrap();
+        jobs::enqueue_now(
+            &db,
+            NewJob::new(DEFAULT_TENANT_ID, "k", serde_json::json!({})).target("x", "1"),
+        )
+        .await
+        .unwrap();
+        jobs::claim(&db, "w", time::Duration::seconds(30))
+            .await
+            .unwrap();
+        let c = jobs::counters(&db, &operator()).await.unwrap();
+        assert_eq!((c.running, c.queued, c.failed_24h), (1, 1, 1));
+    }
+);

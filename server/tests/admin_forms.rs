@@ -391,6 +391,21 @@ async fn a_system_check_runs_as_a_job_the_admin_can_follow() {
         !page.contains(">Retry<") && !page.contains(">Cancel<"),
         "no actions on a finished job"
     );
+    // The dashboard counts the queue; the audit log shows who did what.
+    let dash = b.page("/admin").await;
+    assert!(
+        dash.contains("data-testid=\"job-counters\"") && dash.contains("Jobs queued"),
+        "{dash}"
+    );
+    let audit = b.page("/admin/audit").await;
+    assert!(
+        audit.contains("auth.login") && audit.contains("127.0.0.1"),
+        "{audit}"
+    );
+    assert!(!b
+        .page("/admin/audit?type=user.")
+        .await
+        .contains("auth.login"));
     // A queued job can be cancelled from its page, then retried.
     b.post("/admin/system/check", &[]).await;
     let queued = mooring_core::jobs::list(

@@ -112,6 +112,7 @@ pub fn AdminLayout() -> impl IntoView {
             {platform_admin().then(|| view! { <NavLink href="/admin/tenants" label="Tenants"/> })}
             <NavLink href="/admin/api-keys" label="API keys"/>
             <NavLink href="/admin/tokens" label="Access tokens"/>
+            <NavLink href="/admin/audit" label="Audit log"/>
             <NavLink href="/admin/profile" label="Profile"/>
             <NavLink href="/admin/system" label="System"/>
         </Frame>

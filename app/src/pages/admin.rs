@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::server::{system_status, SystemReport};
+use crate::server::{job_counters, system_status, JobCounts, SystemReport};
 
 fn uptime(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
@@ -40,11 +40,43 @@ fn StatusCards(status: SystemReport) -> impl IntoView {
 }
 
 #[component]
+fn JobCards(c: JobCounts) -> impl IntoView {
+    let failed_class = if c.failed_24h > 0 {
+        "stat-value error"
+    } else {
+        "stat-value"
+    };
+    view! {
+        <div class="cards" data-testid="job-counters">
+            <a class="card stat link-card" href="/admin/jobs?status=running">
+                <h2>"Jobs running"</h2><p class="stat-value">{c.running}</p>
+            </a>
+            <a class="card stat link-card" href="/admin/jobs?status=queued">
+                <h2>"Jobs queued"</h2><p class="stat-value">{c.queued}</p>
+            </a>
+            <a class="card stat link-card" href="/admin/jobs?status=failed">
+                <h2>"Failed in 24 h"</h2>
+                <p class=failed_class>{c.failed_24h}</p>
+            </a>
+        </div>
+    }
+}
+
+#[component]
 pub fn AdminDashboard() -> impl IntoView {
     let status = Resource::new_blocking(|| (), |_| system_status());
+    let counters = Resource::new_blocking(|| (), |_| job_counters());
     view! {
         <Title text="Dashboard"/>
         <h1>"Dashboard"</h1>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match counters.await {
+                    Ok(c) => view! { <JobCards c/> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{format!("Could not count the jobs: {e}")}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
         <Suspense fallback=|| view! { <p class="muted">"Checking the system…"</p> }>
             {move || Suspend::new(async move {
                 match status.await {

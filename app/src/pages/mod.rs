@@ -1,6 +1,7 @@
 //! One module per page (or group of pages).
 
 pub mod admin;
+pub mod audit;
 pub mod home;
 pub mod identity;
 pub mod jobs;

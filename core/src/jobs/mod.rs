@@ -405,3 +405,34 @@ mod tests {
         assert!((600.0..=750.0).contains(&c), "{c}");
     }
 }
+
+/// Counters for the dashboard: the queue right now, and failures in the last day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub running: i64,
+    pub queued: i64,
+    pub failed_24h: i64,
+}
+
+/// The dashboard counters `p` may see (its tenant's; platform admins: all).
+pub async fn counters(db: &Db, p: &Principal) -> CoreResult<Counters> {
+    operators_only(p)?;
+    let since = clock::format(OffsetDateTime::now_utc() - Duration::hours(24));
+    let row = sqlx::query(
+        "SELECT \
+           COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0) AS running, \
+           COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, \
+           COALESCE(SUM(CASE WHEN status = 'failed' AND finished_at >= $3 THEN 1 ELSE 0 END), 0) AS failed \
+         FROM jobs WHERE (tenant_id = $1 OR $2 = 1)",
+    )
+    .bind(&p.tenant_id)
+    .bind(i64::from(p.platform_admin))
+    .bind(since)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(Counters {
+        running: row.try_get("running")?,
+        queued: row.try_get("queued")?,
+        failed_24h: row.try_get("failed")?,
+    })
+}
