@@ -354,6 +354,7 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         config: Arc::new(config),
         keys: Arc::new(crate::state::Keys::derive(&master)),
         mailer: Arc::new(mailer),
+        metrics: Default::default(),
         leptos,
         started: Instant::now(),
         bootstrap_closed: Default::default(),

@@ -308,6 +308,7 @@ async fn every_non_public_route_refuses_anonymous_and_forged_callers() {
         ("GET", "/health"),
         ("GET", "/api/v1/health"),
         ("GET", "/api/v1/openapi.yaml"),
+        ("GET", "/metrics"),
         ("POST", "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/auth/password-reset/request"),

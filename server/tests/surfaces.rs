@@ -79,12 +79,6 @@ async fn unknown_routes_and_wrong_methods_answer_in_each_surface_shape() {
     let (st, b) = get_json(&s, "/api/v1/no/such/thing").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(b["error"]["details"], json!([]));
-    let (st, _) = get_json(&s, "/metrics").await;
-    assert_eq!(
-        st,
-        StatusCode::NOT_FOUND,
-        "/metrics arrives with the jobs issue"
-    );
     // tenant
     let (st, b) = get_json(&s, "/sites/nope/db/status").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -272,4 +266,67 @@ async fn bad_bodies_get_clear_errors_in_each_surface_shape() {
             _ => assert_eq!(b["fields"][0]["field"], "count"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_exposed_for_prometheus() {
+    let t = mooring_core::testkit::sqlite().await;
+    mooring_core::jobs::enqueue_now(
+        &t.db,
+        mooring_core::jobs::NewJob::new(mooring_core::DEFAULT_TENANT_ID, "site.backup", json!({})),
+    )
+    .await
+    .unwrap();
+    let s = TestServer::start(t).await;
+    for _ in 0..3 {
+        s.client.get(s.url("/health")).send().await.unwrap();
+    }
+    s.client
+        .get(s.url("/api/no-such-route"))
+        .send()
+        .await
+        .unwrap();
+    let r = s.client.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(
+            "mooring_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "mooring_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("mooring_http_request_duration_seconds_count{route=\"/health\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "mooring_http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("mooring_jobs{type=\"site.backup\",status=\"queued\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("mooring_job_queue_depth 1"), "{text}");
+    // Every sample line is `name{labels} value` with a number.
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    s.stop().await;
 }

@@ -436,3 +436,54 @@ pub async fn counters(db: &Db, p: &Principal) -> CoreResult<Counters> {
         failed_24h: row.try_get("failed")?,
     })
 }
+
+/// The queue as monitoring sees it (all tenants).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueStats {
+    /// `(type, status, count)`.
+    pub by_kind_status: Vec<(String, String, i64)>,
+    /// Jobs ready to run and waiting for a worker.
+    pub depth: i64,
+    /// `(type, total seconds, jobs)` over the last 1000 finished jobs.
+    pub durations: Vec<(String, f64, u64)>,
+}
+
+/// Read the queue's numbers for `/metrics`.
+pub async fn queue_stats(db: &Db) -> CoreResult<QueueStats> {
+    let rows = sqlx::query(
+        "SELECT kind, status, COUNT(*) AS n FROM jobs GROUP BY kind, status ORDER BY kind, status",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let by_kind_status = rows
+        .iter()
+        .map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?)))
+        .collect::<CoreResult<Vec<_>>>()?;
+    let depth: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND run_after <= $1")
+            .bind(clock::now())
+            .fetch_one(db.pool())
+            .await?;
+    let done = sqlx::query(
+        "SELECT kind, started_at, finished_at FROM jobs WHERE finished_at IS NOT NULL AND started_at IS NOT NULL \
+         ORDER BY finished_at DESC LIMIT 1000",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut by_kind: std::collections::BTreeMap<String, (f64, u64)> = Default::default();
+    for r in &done {
+        let kind: String = r.try_get("kind")?;
+        let started: String = r.try_get("started_at")?;
+        let finished: String = r.try_get("finished_at")?;
+        if let (Some(s), Some(f)) = (clock::parse(&started), clock::parse(&finished)) {
+            let e = by_kind.entry(kind).or_default();
+            e.0 += (f - s).as_seconds_f64().max(0.0);
+            e.1 += 1;
+        }
+    }
+    Ok(QueueStats {
+        by_kind_status,
+        depth,
+        durations: by_kind.into_iter().map(|(k, (s, n))| (k, s, n)).collect(),
+    })
+}

@@ -16,6 +16,7 @@ pub mod error;
 pub mod health;
 pub mod identity;
 pub mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod portal;
 pub mod routes;
@@ -84,6 +85,7 @@ pub fn api_routes() -> RouteTable<AppState> {
         // rustploy (contracts/rustploy.yaml)
         .public_get("/api/v1/health", health::rustploy_health)
         .public_get("/api/v1/openapi.yaml", openapi::rustploy)
+        .public_get("/metrics", metrics::expose)
         .public_post("/api/v1/auth/login", identity::rustploy_login)
         .public_post("/api/v1/auth/logout", identity::rustploy_logout)
         .get("/api/v1/auth/me", identity::rustploy_me)
@@ -162,6 +164,10 @@ pub fn app(state: AppState) -> Router {
             async move { fallback(req, provide, options).await }
         });
     let router = router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(middleware::from_fn(portal::guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
         .layer(sessions);

@@ -53,6 +53,7 @@ impl TestServer {
                 &MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
             )),
             mailer: Arc::new(mailer),
+            metrics: Default::default(),
             leptos,
             started: Instant::now(),
             bootstrap_closed: Default::default(),
