@@ -183,12 +183,7 @@ pub struct CredentialRow {
 #[server(prefix = "/_fn", endpoint = "admin_api_keys")]
 pub async fn admin_api_keys() -> Result<Vec<CredentialRow>, ServerFnError> {
     let me = caller()?;
-    if !me.is_admin() {
-        return Err(ServerFnError::new(
-            "only the tenant's admins manage API keys",
-        ));
-    }
-    let keys = mooring_core::identity::api_keys::list(&db()?, &me.tenant_id)
+    let keys = mooring_core::identity::api_keys::list_for(&db()?, &me.principal())
         .await
         .map_err(fail)?;
     Ok(keys

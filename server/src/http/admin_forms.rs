@@ -240,17 +240,8 @@ pub async fn create_api_key(
     session: Session,
     body: Bytes,
 ) -> Response {
-    if p.role != Role::Admin {
-        return back(
-            &session,
-            "/admin/api-keys",
-            Err("Only the tenant's admins manage API keys.".into()),
-            None,
-        )
-        .await;
-    }
     let name = field(&form(&body), "name");
-    match api_keys::create(&state.db, &p.tenant_id, &name, Some(&p.user_id), ip).await {
+    match api_keys::create_for(&state.db, &p, &name, ip).await {
         Ok((key, secret)) => {
             back(
                 &session,
@@ -275,14 +266,10 @@ pub async fn revoke_api_key(
     session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let result = if p.role != Role::Admin {
-        Err("Only the tenant's admins manage API keys.".to_string())
-    } else {
-        api_keys::revoke(&state.db, &p.tenant_id, &id, Some(&p.user_id), ip)
-            .await
-            .map(|()| "The API key is revoked.".to_string())
-            .map_err(say)
-    };
+    let result = api_keys::revoke_for(&state.db, &p, &id, ip)
+        .await
+        .map(|()| "The API key is revoked.".to_string())
+        .map_err(say);
     back(&session, "/admin/api-keys", result, None).await
 }
 

@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use mooring_core::identity::{api_keys, Principal, Role};
+use mooring_core::identity::api_keys;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,22 +16,6 @@ use super::{
     error::{ApiError, ApiJson},
 };
 use crate::state::AppState;
-
-fn tenant_admin(p: &Principal) -> Result<(), ApiError> {
-    if p.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only the tenant's admins manage API keys",
-        ))
-    }
-}
-
-fn actor(p: &Principal) -> Option<&str> {
-    (!p.user_id.is_empty()).then_some(p.user_id.as_str())
-}
 
 #[derive(Deserialize)]
 pub struct CreateBody {
@@ -45,8 +29,7 @@ pub async fn create(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
-    tenant_admin(&p)?;
-    let (key, secret) = api_keys::create(&state.db, &p.tenant_id, &body.name, actor(&p), ip)
+    let (key, secret) = api_keys::create_for(&state.db, &p, &body.name, ip)
         .await
         .map_err(|e| ApiError::from(e).with_field("name", "1 to 100 characters"))?;
     Ok((
@@ -61,8 +44,7 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(p): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    tenant_admin(&p)?;
-    let items = api_keys::list(&state.db, &p.tenant_id).await?;
+    let items = api_keys::list_for(&state.db, &p).await?;
     let total = items.len();
     Ok(Json(json!({ "items": items, "total": total })))
 }
@@ -74,7 +56,6 @@ pub async fn revoke(
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    tenant_admin(&p)?;
-    api_keys::revoke(&state.db, &p.tenant_id, &id, actor(&p), ip).await?;
+    api_keys::revoke_for(&state.db, &p, &id, ip).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
