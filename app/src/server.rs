@@ -67,10 +67,6 @@ pub struct PortalUser {
 }
 
 impl PortalUser {
-    pub fn is_admin(&self) -> bool {
-        self.role == "admin"
-    }
-
     /// The caller as core authorizes it (a browser session: full scope).
     #[cfg(feature = "ssr")]
     pub fn principal(&self) -> mooring_core::identity::Principal {
