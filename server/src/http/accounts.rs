@@ -2,7 +2,7 @@
 //! Thin: parse, call core (which authorizes against the caller), map.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
@@ -20,30 +20,9 @@ use serde_json::{json, Value};
 
 use super::{
     auth::{Caller, ClientIp},
-    error::{ApiError, ApiJson},
+    error::{checked_page, ApiError, ApiJson, ApiQuery},
 };
 use crate::state::AppState;
-
-/// Query strings are parsed here so bad ones answer in the surface's shape.
-fn page_of(
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<mooring_core::paging::Page, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            e.body_text(),
-        )
-    })?;
-    q.check().map_err(|e| {
-        let field = if e.to_string().starts_with("page ") {
-            "page"
-        } else {
-            "pageSize"
-        };
-        ApiError::from(e).with_field(field, "out of range")
-    })
-}
 
 /// Name the field a core validation error is about.
 fn invalid_field(e: CoreError, field: &'static str) -> ApiError {
@@ -56,9 +35,9 @@ fn invalid_field(e: CoreError, field: &'static str) -> ApiError {
 pub async fn list_tenants(
     State(state): State<AppState>,
     Caller(p): Caller,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let page = page_of(q)?;
+    let page = checked_page(q.page, q.page_size)?;
     let (items, total) = tenants::list(&state.db, &p, page).await?;
     Ok(Json(json!({ "items": items, "total": total })))
 }
@@ -119,9 +98,9 @@ fn parse_role(roles: &[String]) -> Result<Role, ApiError> {
 pub async fn list_users(
     State(state): State<AppState>,
     Caller(p): Caller,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let page = page_of(q)?;
+    let page = checked_page(q.page, q.page_size)?;
     let (items, total) = users::list(&state.db, &p, page).await?;
     Ok(Json(json!({ "items": items, "total": total })))
 }

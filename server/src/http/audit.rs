@@ -1,19 +1,17 @@
 //! `GET /api/audit`: the append-only audit trail (tenant admins).
 
-use axum::{
-    extract::{Query, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, Json};
 use mooring_core::{
     audit::{self, AuditFilter, Event},
-    paging::PageQuery,
     CoreError,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{auth::Caller, error::ApiError};
+use super::{
+    auth::Caller,
+    error::{checked_page, ApiError, ApiQuery},
+};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -49,21 +47,9 @@ fn event_json(e: &Event) -> Value {
 pub async fn list(
     State(state): State<AppState>,
     Caller(p): Caller,
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            e.body_text(),
-        )
-    })?;
-    let page = PageQuery {
-        page: q.page,
-        page_size: q.page_size,
-    }
-    .check()
-    .map_err(|e| ApiError::from(e).with_field("pageSize", "out of range"))?;
+    let page = checked_page(q.page, q.page_size)?;
     let filter = AuditFilter {
         actor_id: q.actor_id,
         action: q.action,

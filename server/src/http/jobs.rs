@@ -2,20 +2,22 @@
 //! union of both job shapes).
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
 use mooring_core::{
     jobs::{self, Job, JobFilter},
-    paging::PageQuery,
     CoreError,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{auth::Caller, error::ApiError};
+use super::{
+    auth::Caller,
+    error::{checked_page, ApiError, ApiQuery},
+};
 use crate::state::AppState;
 
 /// A job in both contracts' words.
@@ -54,21 +56,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     Caller(p): Caller,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            e.body_text(),
-        )
-    })?;
-    let page = PageQuery {
-        page: q.page,
-        page_size: q.page_size,
-    }
-    .check()
-    .map_err(|e| ApiError::from(e).with_field("pageSize", "out of range"))?;
+    let page = checked_page(q.page, q.page_size)?;
     let filter = JobFilter {
         status: q.status,
         kind: q.kind,
@@ -140,7 +130,7 @@ pub async fn events(
     State(state): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<
     axum::response::sse::Sse<
