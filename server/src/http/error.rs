@@ -348,6 +348,51 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Query-string parameters, answered in the surface's shape (422
+/// `validation_failed`) when they do not parse.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    format!("the query string is not valid: {e}"),
+                )
+            })
+    }
+}
+
+/// A checked page of a list, naming the parameter that is out of range.
+pub fn checked_page(
+    page: Option<i64>,
+    page_size: Option<i64>,
+) -> Result<mooring_core::paging::Page, ApiError> {
+    mooring_core::paging::PageQuery { page, page_size }
+        .check()
+        .map_err(|e| {
+            let field = if page.is_some_and(|p| p < 1) {
+                "page"
+            } else {
+                "pageSize"
+            };
+            ApiError::from(e).with_field(field, "out of range")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,49 +470,4 @@ mod tests {
         assert!(!e.message.contains("password"));
         assert_eq!(e.code, "internal_error");
     }
-}
-
-/// Query-string parameters, answered in the surface's shape (422
-/// `validation_failed`) when they do not parse.
-pub struct ApiQuery<T>(pub T);
-
-impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(ApiQuery)
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    format!("the query string is not valid: {e}"),
-                )
-            })
-    }
-}
-
-/// A checked page of a list, naming the parameter that is out of range.
-pub fn checked_page(
-    page: Option<i64>,
-    page_size: Option<i64>,
-) -> Result<mooring_core::paging::Page, ApiError> {
-    mooring_core::paging::PageQuery { page, page_size }
-        .check()
-        .map_err(|e| {
-            let field = if page.is_some_and(|p| p < 1) {
-                "page"
-            } else {
-                "pageSize"
-            };
-            ApiError::from(e).with_field(field, "out of range")
-        })
 }
