@@ -253,9 +253,7 @@ pub async fn list(
     f: &AuditFilter,
     page: crate::paging::Page,
 ) -> CoreResult<(Vec<Event>, i64)> {
-    if p.role != crate::identity::Role::Admin {
-        return Err(CoreError::Forbidden("the audit log is for admins".into()));
-    }
+    p.require_admin("the audit log is for admins")?;
     let since = match f.since.as_deref() {
         None => String::new(),
         Some(s) => clock::format(

@@ -32,16 +32,6 @@ fn row_to_tenant(r: &sqlx::any::AnyRow) -> CoreResult<Tenant> {
     })
 }
 
-fn platform_only(p: &Principal) -> CoreResult<()> {
-    if p.platform_admin {
-        Ok(())
-    } else {
-        Err(CoreError::Forbidden(
-            "only platform admins manage tenants".into(),
-        ))
-    }
-}
-
 /// A URL-safe slug from a name: lower-case letters, digits and dashes.
 pub fn slugify(name: &str) -> String {
     let mut out = String::new();
@@ -61,7 +51,7 @@ pub fn slugify(name: &str) -> String {
 }
 
 pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<Tenant>, i64)> {
-    platform_only(p)?;
+    p.require_platform_admin("only platform admins manage tenants")?;
     let rows = sqlx::query("SELECT * FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2")
         .bind(page.limit)
         .bind(page.offset)
@@ -77,7 +67,7 @@ pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<Tenant>
 }
 
 pub async fn get(db: &Db, p: &Principal, id: &str) -> CoreResult<Tenant> {
-    platform_only(p)?;
+    p.require_platform_admin("only platform admins manage tenants")?;
     let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
@@ -93,7 +83,7 @@ pub async fn create(
     status: Option<&str>,
     ip: Option<String>,
 ) -> CoreResult<Tenant> {
-    platform_only(p)?;
+    p.require_platform_admin("only platform admins manage tenants")?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CoreError::Invalid(

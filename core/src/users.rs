@@ -177,25 +177,9 @@ use crate::{
     paging::Page,
 };
 
-fn operator(p: &Principal) -> CoreResult<()> {
-    if p.is_operator() {
-        Ok(())
-    } else {
-        Err(CoreError::Forbidden("operators only".into()))
-    }
-}
-
-fn tenant_admin(p: &Principal) -> CoreResult<()> {
-    if p.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(CoreError::Forbidden("only admins manage accounts".into()))
-    }
-}
-
 /// Accounts the caller may see: its tenant's (platform admins: every tenant's).
 pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<UserView>, i64)> {
-    operator(p)?;
+    p.require_operator("operators only")?;
     let all = i64::from(p.platform_admin);
     let rows = sqlx::query(&format!(
         "SELECT {VIEW_COLUMNS} FROM users WHERE (tenant_id = $1 OR $2 = 1) \
@@ -221,7 +205,7 @@ pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<UserVie
 
 /// One account; another tenant's is "not found".
 pub async fn get(db: &Db, p: &Principal, id: &str) -> CoreResult<UserView> {
-    operator(p)?;
+    p.require_operator("operators only")?;
     let row = sqlx::query(&format!(
         "SELECT {VIEW_COLUMNS} FROM users WHERE id = $1 AND (tenant_id = $2 OR $3 = 1)"
     ))
@@ -295,7 +279,7 @@ pub async fn create(
     new: NewUser,
     ip: Option<String>,
 ) -> CoreResult<UserView> {
-    tenant_admin(p)?;
+    p.require_admin("only admins manage accounts")?;
     let name = check_name(&new.name)?;
     let email = normalize_email(&new.email)?;
     let role = new.role;
@@ -362,7 +346,7 @@ pub async fn update(
     change: UserChange,
     ip: Option<String>,
 ) -> CoreResult<UserView> {
-    tenant_admin(p)?;
+    p.require_admin("only admins manage accounts")?;
     let before = get(db, p, id).await?;
     let was_admin =
         before.roles.first().map(String::as_str) == Some("admin") && before.status == "active";
@@ -431,7 +415,7 @@ pub async fn update(
 
 /// Delete an account of the caller's tenant (never one's own, never the last admin).
 pub async fn delete(db: &Db, p: &Principal, id: &str, ip: Option<String>) -> CoreResult<()> {
-    tenant_admin(p)?;
+    p.require_admin("only admins manage accounts")?;
     let before = get(db, p, id).await?;
     if before.id == p.user_id {
         return Err(CoreError::Conflict(
@@ -512,7 +496,7 @@ pub async fn end_sessions_of(
     id: &str,
     ip: Option<String>,
 ) -> CoreResult<()> {
-    tenant_admin(p)?;
+    p.require_admin("only admins manage accounts")?;
     let u = get(db, p, id).await?;
     end_access(db, &u.id).await?;
     audit::record(

@@ -161,17 +161,6 @@ pub async fn authenticate(db: &Db, secret: &str) -> CoreResult<Option<Principal>
     }))
 }
 
-/// Only a tenant's admins manage its API keys.
-fn tenant_admin(p: &Principal) -> CoreResult<()> {
-    if p.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(CoreError::Forbidden(
-            "only the tenant's admins manage API keys".into(),
-        ))
-    }
-}
-
 fn actor(p: &Principal) -> Option<&str> {
     (!p.user_id.is_empty()).then_some(p.user_id.as_str())
 }
@@ -183,18 +172,18 @@ pub async fn create_for(
     name: &str,
     ip: Option<String>,
 ) -> CoreResult<(ApiKey, String)> {
-    tenant_admin(p)?;
+    p.require_admin("only the tenant's admins manage API keys")?;
     create(db, &p.tenant_id, name, actor(p), ip).await
 }
 
 /// [`list`] for the caller's tenant, if the caller is one of its admins.
 pub async fn list_for(db: &Db, p: &Principal) -> CoreResult<Vec<ApiKey>> {
-    tenant_admin(p)?;
+    p.require_admin("only the tenant's admins manage API keys")?;
     list(db, &p.tenant_id).await
 }
 
 /// [`revoke`] in the caller's tenant, if the caller is one of its admins.
 pub async fn revoke_for(db: &Db, p: &Principal, id: &str, ip: Option<String>) -> CoreResult<()> {
-    tenant_admin(p)?;
+    p.require_admin("only the tenant's admins manage API keys")?;
     revoke(db, &p.tenant_id, id, actor(p), ip).await
 }

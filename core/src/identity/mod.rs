@@ -98,6 +98,33 @@ impl Principal {
     pub fn is_operator(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Staff)
     }
+
+    /// Refuse (`Forbidden`, saying `why`) unless an operator (admin or staff).
+    pub fn require_operator(&self, why: &str) -> CoreResult<()> {
+        if self.is_operator() {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(why.into()))
+        }
+    }
+
+    /// Refuse (`Forbidden`, saying `why`) unless an admin of its tenant.
+    pub fn require_admin(&self, why: &str) -> CoreResult<()> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(why.into()))
+        }
+    }
+
+    /// Refuse (`Forbidden`, saying `why`) unless an operator of the whole installation.
+    pub fn require_platform_admin(&self, why: &str) -> CoreResult<()> {
+        if self.platform_admin {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(why.into()))
+        }
+    }
 }
 
 /// An account as identity needs it.

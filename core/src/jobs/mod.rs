@@ -205,19 +205,11 @@ pub async fn claim(db: &Db, owner: &str, lease: Duration) -> CoreResult<Option<J
     }
 }
 
+/// One job, if `p` may see it (its tenant's, or any for platform admins).
 /// Jobs are the operators' view; customers see their services' work through
 /// the services themselves.
-fn operators_only(p: &Principal) -> CoreResult<()> {
-    if p.is_operator() {
-        Ok(())
-    } else {
-        Err(CoreError::Forbidden("jobs are visible to operators".into()))
-    }
-}
-
-/// One job, if `p` may see it (its tenant's, or any for platform admins).
 pub async fn get(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
-    operators_only(p)?;
+    p.require_operator("jobs are visible to operators")?;
     let row = sqlx::query("SELECT * FROM jobs WHERE id = $1 AND (tenant_id = $2 OR $3 = 1)")
         .bind(id)
         .bind(&p.tenant_id)
@@ -416,7 +408,7 @@ pub struct Counters {
 
 /// The dashboard counters `p` may see (its tenant's; platform admins: all).
 pub async fn counters(db: &Db, p: &Principal) -> CoreResult<Counters> {
-    operators_only(p)?;
+    p.require_operator("jobs are visible to operators")?;
     let since = clock::format(OffsetDateTime::now_utc() - Duration::hours(24));
     let row = sqlx::query(
         "SELECT \
