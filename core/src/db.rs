@@ -62,6 +62,9 @@ impl Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    url: std::sync::Arc<str>,
+    /// Bumped whenever a job may have become ready (see [`Db::jobs_signal`]).
+    jobs_ready: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Options for opening a [`Db`].
@@ -110,7 +113,28 @@ impl Db {
             });
         }
         let pool = pool.connect_with(connect).await?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            url: url.into(),
+            jobs_ready: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+        })
+    }
+
+    /// The URL this pool connects to (for a PostgreSQL `LISTEN` connection).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Workers in this process wait on this to hear of new ready jobs at once
+    /// instead of at their next poll.
+    pub(crate) fn jobs_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.jobs_ready.subscribe()
+    }
+
+    /// Tell this process's workers that a job may be ready.
+    pub(crate) fn wake_workers(&self) {
+        self.jobs_ready.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn pool(&self) -> &AnyPool {

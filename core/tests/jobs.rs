@@ -84,6 +84,7 @@ db_test!(
     async fn enqueue_commits_with_the_callers_transaction(db: Db) {
         let mut tx = db.pool().begin().await.unwrap();
         jobs::enqueue(
+            &db,
             &mut tx,
             NewJob::new(DEFAULT_TENANT_ID, "test.two_steps", serde_json::json!({})),
         )
@@ -97,6 +98,7 @@ db_test!(
         assert_eq!(n, 0, "a rolled-back change leaves no job behind");
         let mut tx = db.pool().begin().await.unwrap();
         let id = jobs::enqueue(
+            &db,
             &mut tx,
             NewJob::new(DEFAULT_TENANT_ID, "test.two_steps", serde_json::json!({})),
         )

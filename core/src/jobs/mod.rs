@@ -134,9 +134,14 @@ pub(crate) fn row_to_job(r: &sqlx::any::AnyRow) -> CoreResult<Job> {
     })
 }
 
+/// The PostgreSQL channel that tells workers in every process of new jobs.
+pub(crate) const WAKE_CHANNEL: &str = "mooring_jobs";
+
 /// Enqueue a job on `conn` (pass a transaction's connection to commit it
-/// together with the change that needs it). Returns the job id.
-pub async fn enqueue(conn: &mut AnyConnection, job: NewJob) -> CoreResult<String> {
+/// together with the change that needs it). Returns the job id. Workers hear
+/// of it at once: on PostgreSQL through `NOTIFY`, delivered when the
+/// transaction commits; in this process through [`Db::wake_workers`].
+pub async fn enqueue(db: &Db, conn: &mut AnyConnection, job: NewJob) -> CoreResult<String> {
     let id = uuid::Uuid::new_v4().to_string();
     let now = clock::now();
     let payload = serde_json::to_string(&job.payload)
@@ -162,17 +167,45 @@ pub async fn enqueue(conn: &mut AnyConnection, job: NewJob) -> CoreResult<String
     .bind(&now)
     .execute(&mut *conn)
     .await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::query(&format!("NOTIFY {WAKE_CHANNEL}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    db.wake_workers();
     Ok(id)
 }
 
 /// Enqueue outside any transaction.
 pub async fn enqueue_now(db: &Db, job: NewJob) -> CoreResult<String> {
     let mut conn = db.pool().acquire().await?;
-    enqueue(&mut conn, job).await
+    enqueue(db, &mut conn, job).await
+}
+
+/// A job claimed by a worker, with where its log continues.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub job: Job,
+    /// The last log line's sequence number (earlier attempts wrote lines).
+    pub last_log_seq: i64,
 }
 
 /// Claim the oldest ready job for `owner` with a lease of `lease`.
 pub async fn claim(db: &Db, owner: &str, lease: Duration) -> CoreResult<Option<Job>> {
+    Ok(claim_many(db, owner, lease, 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(|c| c.job))
+}
+
+/// Claim up to `limit` of the oldest ready jobs in one statement.
+pub async fn claim_many(
+    db: &Db,
+    owner: &str,
+    lease: Duration,
+    limit: usize,
+) -> CoreResult<Vec<Claimed>> {
     let now_t = OffsetDateTime::now_utc();
     let now = clock::format(now_t);
     let lock = match db.backend() {
@@ -182,27 +215,62 @@ pub async fn claim(db: &Db, owner: &str, lease: Duration) -> CoreResult<Option<J
     let sql = format!(
         "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
          attempt = attempt + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
-         WHERE id = (SELECT j.id FROM jobs j \
-           WHERE ((j.status = 'queued' AND j.run_after <= $3) \
-              OR (j.status = 'running' AND j.lease_expires_at < $3)) \
+         WHERE id IN (SELECT j.id FROM jobs j \
+           WHERE j.status = 'queued' AND j.run_after <= $3 \
              AND (j.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.target_type = j.target_type \
-                  AND o.target_id = j.target_id AND o.id <> j.id AND o.status = 'running')) \
-           ORDER BY j.run_after, j.created_at LIMIT 1{lock}) \
-         RETURNING *"
+                  AND o.target_id = j.target_id AND o.status = 'running')) \
+           ORDER BY j.run_after, j.created_at LIMIT $4{lock}) \
+         RETURNING *, (SELECT COALESCE(MAX(l.seq), 0) FROM job_logs l WHERE l.job_id = jobs.id) AS last_log_seq"
     );
-    let row = sqlx::query(&sql)
+    let rows = sqlx::query(&sql)
         .bind(owner)
         .bind(clock::format(now_t + lease))
         .bind(&now)
-        .fetch_optional(db.pool())
+        .bind(i64::try_from(limit.max(1)).unwrap_or(1))
+        .fetch_all(db.pool())
         .await;
-    match row {
-        Ok(Some(r)) => Ok(Some(row_to_job(&r)?)),
-        Ok(None) => Ok(None),
-        // Two workers raced for one target: the index refused the second. Nothing claimed now.
-        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
+    match rows {
+        Ok(rows) => rows
+            .iter()
+            .map(|r| {
+                Ok(Claimed {
+                    job: row_to_job(r)?,
+                    last_log_seq: r.try_get("last_log_seq")?,
+                })
+            })
+            .collect(),
+        // Two jobs of one target in one batch, or two workers racing for one
+        // target: the index refused it and nothing was claimed. One at a time
+        // sorts it out.
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+            if limit > 1 {
+                Box::pin(claim_many(db, owner, lease, 1)).await
+            } else {
+                Ok(Vec::new())
+            }
+        }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Put running jobs whose lease ran out (their worker died or lost the
+/// database) back in the queue. Returns how many.
+pub async fn requeue_expired(db: &Db) -> CoreResult<u64> {
+    let now = clock::now();
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
+         WHERE status = 'running' AND lease_expires_at < $1",
+    )
+    .bind(&now)
+    .execute(db.pool())
+    .await?;
+    if done.rows_affected() > 0 {
+        tracing::info!(
+            jobs = done.rows_affected(),
+            "requeued jobs whose worker stopped"
+        );
+    }
+    Ok(done.rows_affected())
 }
 
 /// One job, if `p` may see it (its tenant's, or any for platform admins).
@@ -308,6 +376,14 @@ pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
     .bind(&job.id)
     .execute(db.pool())
     .await?;
+    if done.rows_affected() > 0 {
+        db.wake_workers();
+        if db.backend() == Backend::Postgres {
+            sqlx::query(&format!("NOTIFY {WAKE_CHANNEL}"))
+                .execute(db.pool())
+                .await?;
+        }
+    }
     if done.rows_affected() == 0 {
         return Err(CoreError::Conflict(format!(
             "only failed or cancelled jobs can be retried; this one is {}",

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use time::{Duration, OffsetDateTime};
 
-use super::{backoff, claim, Job};
+use super::{backoff, claim_many, requeue_expired, Claimed, Job};
 use crate::{clock, CoreError, CoreResult, Db};
 
 /// How a job run ended badly.
@@ -88,6 +88,9 @@ pub struct JobContext {
     pub job: Job,
     cancel: Arc<AtomicBool>,
     log_seq: AtomicI64,
+    /// Lines not yet written: the "attempt started" line waits for the
+    /// handler's first write (or the end) so a short job costs one insert.
+    held: std::sync::Mutex<Vec<(&'static str, String, String)>>,
 }
 
 impl JobContext {
@@ -112,17 +115,58 @@ impl JobContext {
 
     /// Append a line to the job's log.
     pub async fn log(&self, stream: &str, line: impl Into<String>) -> CoreResult<()> {
-        let seq = self.log_seq.fetch_add(1, Ordering::Relaxed) + 1;
-        sqlx::query(
-            "INSERT INTO job_logs (job_id, seq, at, stream, line) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&self.job.id)
-        .bind(seq)
-        .bind(clock::now())
-        .bind(stream)
-        .bind(line.into())
-        .execute(self.db.pool())
-        .await?;
+        let mut lines = std::mem::take(&mut *self.held.lock().expect("log lines lock"));
+        lines.push((
+            match stream {
+                "stdout" => "stdout",
+                "stderr" => "stderr",
+                _ => "system",
+            },
+            clock::now(),
+            line.into(),
+        ));
+        self.write_lines(lines).await
+    }
+
+    /// Hold a line until the next write.
+    fn hold(&self, line: String) {
+        self.held
+            .lock()
+            .expect("log lines lock")
+            .push(("system", clock::now(), line));
+    }
+
+    /// Write lines in order, in one statement.
+    async fn write_lines(&self, lines: Vec<(&'static str, String, String)>) -> CoreResult<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from("INSERT INTO job_logs (job_id, seq, at, stream, line) VALUES ");
+        for i in 0..lines.len() {
+            let b = i * 5;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for (stream, at, line) in lines {
+            let seq = self.log_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            q = q
+                .bind(self.job.id.clone())
+                .bind(seq)
+                .bind(at)
+                .bind(stream)
+                .bind(line);
+        }
+        q.execute(self.db.pool()).await?;
         Ok(())
     }
 
@@ -197,7 +241,7 @@ impl Worker {
             owner: format!("worker-{}", uuid::Uuid::new_v4()),
             lease: Duration::seconds(30),
             concurrency: 4,
-            poll: std::time::Duration::from_millis(250),
+            poll: std::time::Duration::from_millis(500),
         }
     }
 
@@ -215,49 +259,89 @@ impl Worker {
         &self.owner
     }
 
-    /// Claim one ready job and run it to its end here. `Ok(false)` when none was ready.
+    /// Claim one ready job (after requeueing jobs whose lease ran out) and
+    /// run it to its end here. `Ok(false)` when none was ready.
     pub async fn run_one(&self) -> CoreResult<bool> {
-        match claim(&self.db, &self.owner, self.lease).await? {
-            Some(job) => {
-                self.execute(job).await?;
+        requeue_expired(&self.db).await?;
+        match claim_many(&self.db, &self.owner, self.lease, 1)
+            .await?
+            .pop()
+        {
+            Some(claimed) => {
+                self.execute(claimed).await?;
                 Ok(true)
             }
             None => Ok(false),
         }
     }
 
-    /// Run until `shutdown` resolves: up to `concurrency` jobs at once.
+    /// Run until `shutdown` resolves: up to `concurrency` jobs at once,
+    /// claimed in batches as slots free up.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         let permits = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let mut ready = self.db.jobs_signal();
+        let listener = (self.db.backend() == crate::Backend::Postgres)
+            .then(|| tokio::spawn(listen_for_jobs(self.db.clone())));
+        // How often to look for jobs whose worker died: well inside a lease.
+        let sweep_every = std::time::Duration::from_millis(
+            u64::try_from((self.lease / 2_i32).whole_milliseconds())
+                .unwrap_or(1000)
+                .clamp(200, 10_000),
+        );
+        let mut last_sweep: Option<std::time::Instant> = None;
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
+            let first = tokio::select! {
                 () = &mut shutdown => break,
                 p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
             };
-            match claim(&self.db, &self.owner, self.lease).await {
-                Ok(Some(job)) => {
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = me.execute(job).await {
-                            tracing::error!(error = %e, "job bookkeeping failed");
-                        }
-                        drop(permit);
-                    });
+            let mut slots = vec![first];
+            while let Ok(p) = permits.clone().try_acquire_owned() {
+                slots.push(p);
+            }
+            if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
+                last_sweep = Some(std::time::Instant::now());
+                if let Err(e) = requeue_expired(&self.db).await {
+                    tracing::warn!(error = %e, "looking for abandoned jobs failed");
                 }
-                Ok(None) => {
-                    drop(permit);
+            }
+            // Mark what we have seen before looking, so a job enqueued while we
+            // look wakes the wait below rather than being missed.
+            ready.borrow_and_update();
+            match claim_many(&self.db, &self.owner, self.lease, slots.len()).await {
+                Ok(claimed) if !claimed.is_empty() => {
+                    for c in claimed {
+                        let permit = slots.pop().expect("no more jobs than slots");
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = me.execute(c).await {
+                                tracing::error!(error = %e, "job bookkeeping failed");
+                            }
+                            drop(permit);
+                        });
+                    }
+                    drop(slots);
+                }
+                Ok(_) => {
+                    drop(slots);
+                    // Sleep until a job is enqueued (here or, on PostgreSQL, in
+                    // any process), or the poll interval passes (jobs whose
+                    // backoff or lease ran out announce nothing).
                     tokio::select! {
                         () = &mut shutdown => break,
+                        _ = ready.changed() => {}
                         () = tokio::time::sleep(self.poll) => {}
                     }
                 }
                 Err(e) => {
-                    drop(permit);
+                    drop(slots);
                     tracing::warn!(error = %e, "claiming jobs failed; trying again");
                     tokio::time::sleep(self.poll * 4).await;
                 }
             }
+        }
+        if let Some(l) = listener {
+            l.abort();
         }
         // Let running jobs finish.
         let _ = permits
@@ -265,19 +349,16 @@ impl Worker {
             .await;
     }
 
-    async fn execute(&self, job: Job) -> CoreResult<()> {
+    async fn execute(&self, claimed: Claimed) -> CoreResult<()> {
+        let Claimed { job, last_log_seq } = claimed;
         let cancel = Arc::new(AtomicBool::new(job.cancel_requested));
         let lost = Arc::new(AtomicBool::new(false));
-        let last_seq: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM job_logs WHERE job_id = $1")
-                .bind(&job.id)
-                .fetch_one(self.db.pool())
-                .await?;
         let ctx = JobContext {
             db: self.db.clone(),
             job: job.clone(),
             cancel: cancel.clone(),
-            log_seq: AtomicI64::new(last_seq),
+            log_seq: AtomicI64::new(last_log_seq),
+            held: Default::default(),
         };
         // Renew the lease while the handler runs, and pick up cancel requests.
         let renew = {
@@ -314,15 +395,10 @@ impl Worker {
                 }
             })
         };
-        let _ = ctx
-            .log(
-                "system",
-                format!(
-                    "attempt {} of {} started by {}",
-                    job.attempt, job.max_attempts, self.owner
-                ),
-            )
-            .await;
+        ctx.hold(format!(
+            "attempt {} of {} started by {}",
+            job.attempt, job.max_attempts, self.owner
+        ));
         let result = match self.registry.get(&job.kind) {
             None => Err(JobError::permanent(
                 "handler_unavailable",
@@ -420,5 +496,32 @@ impl Worker {
         .execute(self.db.pool())
         .await?;
         Ok(())
+    }
+}
+
+/// Forward PostgreSQL notifications of new jobs (from any process) to this
+/// process's workers. Reconnects after errors; a wake after reconnecting
+/// covers notifications missed meanwhile.
+async fn listen_for_jobs(db: Db) {
+    loop {
+        match sqlx::postgres::PgListener::connect(db.url()).await {
+            Ok(mut l) => match l.listen(super::WAKE_CHANNEL).await {
+                Ok(()) => {
+                    db.wake_workers();
+                    loop {
+                        match l.recv().await {
+                            Ok(_) => db.wake_workers(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job notifications interrupted; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for jobs; polling"),
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot connect to LISTEN for jobs; polling"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
 }
