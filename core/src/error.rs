@@ -22,6 +22,11 @@ pub enum CoreError {
 pub type CoreResult<T> = Result<T, CoreError>;
 
 impl CoreError {
+    /// Whether a unique index refused the write.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, CoreError::Database(sqlx::Error::Database(d)) if d.is_unique_violation())
+    }
+
     /// The stable snake_case code of this error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -8,12 +8,14 @@ pub mod audit;
 pub mod clock;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod identity;
 pub mod jobs;
 pub mod mail;
 pub mod paging;
 pub mod password;
+pub mod system;
 pub mod tenants;
 pub mod users;
 

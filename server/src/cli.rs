@@ -303,22 +303,73 @@ async fn bootstrap_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
 
 /// The job worker of this build: the job types it knows.
 fn job_worker(db: &Db, config: &Config) -> mooring_core::jobs::Worker {
-    use mooring_core::jobs::{system_check, Registry, Worker};
+    use mooring_core::jobs::{noop, system_check, Registry, Worker};
     // Provisioners register their job types here as they arrive; until then a
     // job of an unknown type fails with `handler_unavailable` (retry works later).
-    let registry = Registry::new().register(
-        system_check::KIND,
-        system_check::SystemCheck {
-            data_dir: config.data_dir.clone(),
-        },
-    );
+    let registry = Registry::new()
+        .register(
+            system_check::KIND,
+            system_check::SystemCheck {
+                data_dir: config.data_dir.clone(),
+            },
+        )
+        .register(noop::KIND, noop::Noop);
+    let lease = i64::try_from(config.job_lease_secs.clamp(1, 3600)).unwrap_or(30);
     Worker::new(db.clone(), registry)
+        .concurrency(config.worker_concurrency)
+        .lease(time::Duration::seconds(lease))
+}
+
+/// The recurring work every install has.
+async fn builtin_schedules(db: &Db) -> anyhow::Result<()> {
+    use mooring_core::jobs::{schedule, system_check};
+    schedule::ensure(
+        db,
+        schedule::NewSchedule {
+            tenant_id: mooring_core::DEFAULT_TENANT_ID.into(),
+            name: "system-check".into(),
+            cron: "0 * * * *".into(),
+            kind: system_check::KIND.into(),
+            payload: serde_json::json!({}),
+            target: None,
+        },
+    )
+    .await
+    .context("built-in schedules")?;
+    Ok(())
+}
+
+/// The background half of a process: the worker and the scheduler, both
+/// stopping when `stop` fires (the worker after the jobs in hand finish).
+async fn background(db: Db, config: &Config, stop: tokio::sync::broadcast::Sender<()>) {
+    let worker = job_worker(&db, config);
+    let mut stop_w = stop.subscribe();
+    let mut stop_s = stop.subscribe();
+    let scheduler = mooring_core::jobs::schedule::Scheduler::new(db.clone());
+    tokio::join!(
+        worker.run(async move {
+            let _ = stop_w.recv().await;
+        }),
+        scheduler.run(async move {
+            let _ = stop_s.recv().await;
+        }),
+    );
 }
 
 async fn worker_only(config: Config) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
+    builtin_schedules(&db).await?;
     println!("Mooring worker running (Ctrl-C stops it after the jobs in hand finish)");
-    job_worker(&db, &config).run(shutdown_signal()).await;
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let signal = {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(());
+        })
+    };
+    background(db.clone(), &config, stop_tx).await;
+    signal.abort();
     db.close().await;
     Ok(())
 }
@@ -364,13 +415,15 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     tracing::info!(%addr, backend = db.backend().name(), "listening");
     // One shutdown signal for both halves: HTTP drains, the worker finishes its jobs.
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let worker = job_worker(&db, &state.config);
-    let worker = with_worker.then(|| {
-        let mut stop = stop_tx.subscribe();
-        tokio::spawn(worker.run(async move {
-            let _ = stop.recv().await;
+    let worker = if with_worker {
+        builtin_schedules(&db).await?;
+        let (db, config, stop) = (db.clone(), state.config.clone(), stop_tx.clone());
+        Some(tokio::spawn(async move {
+            background(db, &config, stop).await;
         }))
-    });
+    } else {
+        None
+    };
     let mut http_stop = stop_tx.subscribe();
     let signal = tokio::spawn(async move {
         shutdown_signal().await;

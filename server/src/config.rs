@@ -49,6 +49,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest number of database connections (`MOORING_DB_MAX_CONNECTIONS`).
     pub db_max_connections: u32,
+    /// Jobs one process runs at once (`MOORING_WORKER_CONCURRENCY`).
+    pub worker_concurrency: usize,
+    /// Seconds a worker holds a job without renewing (`MOORING_JOB_LEASE_SECS`);
+    /// a job whose worker died runs again this long after.
+    pub job_lease_secs: u64,
     /// Email of the first admin, created when the database has no account
     /// (`MOORING_ADMIN_EMAIL`, default `admin@localhost`).
     pub admin_email: Option<String>,
@@ -105,6 +110,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_body_bytes: 1024 * 1024,
             db_max_connections: 16,
+            worker_concurrency: 8,
+            job_lease_secs: 30,
             admin_email: None,
             admin_password: None,
             smtp_url: None,
@@ -133,7 +140,14 @@ const ENV_TEXT_KEYS: &[&str] = &[
     "trusted_proxies",
 ];
 /// Typed settings, parsed by figment.
-const ENV_TYPED_KEYS: &[&str] = &["bind", "log_format", "max_body_bytes", "db_max_connections"];
+const ENV_TYPED_KEYS: &[&str] = &[
+    "bind",
+    "log_format",
+    "max_body_bytes",
+    "db_max_connections",
+    "worker_concurrency",
+    "job_lease_secs",
+];
 
 impl Config {
     /// Load: defaults, then `file` (or `./mooring.toml` if it exists, or the
@@ -308,6 +322,8 @@ mod tests {
                 ("LOG_FORMAT", "json"),
                 ("MAX_BODY_BYTES", "7"),
                 ("DB_MAX_CONNECTIONS", "3"),
+                ("WORKER_CONCURRENCY", "5"),
+                ("JOB_LEASE_SECS", "4"),
                 ("ADMIN_EMAIL", "a@b.co"),
                 ("ADMIN_PASSWORD", "000123456789"),
                 ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
@@ -319,7 +335,7 @@ mod tests {
                 );
                 jail.set_env(format!("MOORING_{key}"), value);
             }
-            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 14);
+            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 16);
             let c = Config::load(None)?;
             assert_eq!(c.bind.port(), 1);
             assert_eq!(c.data_dir, PathBuf::from("/d"));
@@ -327,6 +343,7 @@ mod tests {
             assert_eq!(c.site_dir, Some(PathBuf::from("/s")));
             assert_eq!(c.public_url.as_deref(), Some("https://m.example"));
             assert_eq!((c.max_body_bytes, c.db_max_connections), (7, 3));
+            assert_eq!((c.worker_concurrency, c.job_lease_secs), (5, 4));
             assert_eq!(c.admin_email.as_deref(), Some("a@b.co"));
             assert_eq!(
                 c.trusted_proxies,

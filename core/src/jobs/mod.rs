@@ -14,6 +14,8 @@
 //!   `max_attempts`; permanent errors, timeouts and cancellation end the job
 //!   at once with a stable `error_code`.
 
+pub mod noop;
+pub mod schedule;
 pub mod system_check;
 pub mod worker;
 
@@ -42,6 +44,8 @@ pub struct NewJob {
     pub max_attempts: i64,
     pub timeout: std::time::Duration,
     pub run_after: Option<OffsetDateTime>,
+    /// The schedule and run (time) this job is, for scheduled jobs.
+    pub(crate) scheduled: Option<(String, String)>,
 }
 
 impl NewJob {
@@ -58,6 +62,7 @@ impl NewJob {
             max_attempts: 5,
             timeout: std::time::Duration::from_secs(15 * 60),
             run_after: None,
+            scheduled: None,
         }
     }
 
@@ -148,8 +153,8 @@ pub async fn enqueue(db: &Db, conn: &mut AnyConnection, job: NewJob) -> CoreResu
         .map_err(|e| CoreError::Internal(format!("job payload: {e}")))?;
     sqlx::query(
         "INSERT INTO jobs (id, tenant_id, kind, target_type, target_id, payload, status, attempt, \
-         max_attempts, timeout_secs, run_after, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $10, $10)",
+         max_attempts, timeout_secs, run_after, created_at, updated_at, schedule_id, scheduled_for) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $10, $10, $11, $12)",
     )
     .bind(&id)
     .bind(&job.tenant_id)
@@ -165,6 +170,8 @@ pub async fn enqueue(db: &Db, conn: &mut AnyConnection, job: NewJob) -> CoreResu
             .unwrap_or_else(|| now.clone()),
     )
     .bind(&now)
+    .bind(job.scheduled.as_ref().map(|r| r.0.clone()))
+    .bind(job.scheduled.as_ref().map(|r| r.1.clone()))
     .execute(&mut *conn)
     .await?;
     if db.backend() == Backend::Postgres {
@@ -257,20 +264,41 @@ pub async fn claim_many(
 /// database) back in the queue. Returns how many.
 pub async fn requeue_expired(db: &Db) -> CoreResult<u64> {
     let now = clock::now();
-    let done = sqlx::query(
+    let rows = sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
-         WHERE status = 'running' AND lease_expires_at < $1",
+         WHERE status = 'running' AND lease_expires_at < $1 RETURNING id, tenant_id, kind, attempt",
     )
     .bind(&now)
-    .execute(db.pool())
+    .fetch_all(db.pool())
     .await?;
-    if done.rows_affected() > 0 {
-        tracing::info!(
-            jobs = done.rows_affected(),
-            "requeued jobs whose worker stopped"
+    for r in &rows {
+        let (id, tenant, kind, attempt): (String, String, String, i64) = (
+            r.try_get("id")?,
+            r.try_get("tenant_id")?,
+            r.try_get("kind")?,
+            r.try_get("attempt")?,
         );
+        crate::events::record(
+            db,
+            crate::events::NewEvent {
+                tenant_id: &tenant,
+                source: "queue",
+                level: "warning",
+                kind: "job.requeued",
+                message: format!(
+                    "{kind} job: its worker stopped during attempt {attempt}; queued to run again"
+                ),
+                job_id: Some(&id),
+                server_id: None,
+            },
+        )
+        .await;
     }
-    Ok(done.rows_affected())
+    if !rows.is_empty() {
+        tracing::info!(jobs = rows.len(), "requeued jobs whose worker stopped");
+        db.wake_workers();
+    }
+    Ok(rows.len() as u64)
 }
 
 /// One job, if `p` may see it (its tenant's, or any for platform admins).

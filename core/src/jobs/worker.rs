@@ -478,7 +478,7 @@ impl Worker {
         };
         let _ = ctx.log("system", line).await;
         // Fenced on the lease: a worker that lost the job changes nothing.
-        sqlx::query(
+        let updated = sqlx::query(
             "UPDATE jobs SET status = $1, error_code = $2, error_message = $3, \
              run_after = COALESCE($4, run_after), finished_at = $5, updated_at = $6, \
              progress = CASE WHEN $1 = 'succeeded' THEN 100 ELSE progress END, \
@@ -486,15 +486,50 @@ impl Worker {
              WHERE id = $7 AND lease_owner = $8 AND status = 'running'",
         )
         .bind(status)
-        .bind(code)
-        .bind(message)
-        .bind(run_after)
+        .bind(&code)
+        .bind(&message)
+        .bind(&run_after)
         .bind(finished)
         .bind(&now)
         .bind(&job.id)
         .bind(&self.owner)
         .execute(self.db.pool())
         .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(());
+        }
+        let event = match (&result, status) {
+            (Ok(()), _) => None,
+            (Err(JobError::Cancelled), _) => Some(("info", "job.cancelled")),
+            (Err(_), "queued") => Some(("warning", "job.retrying")),
+            (Err(_), _) => Some(("error", "job.failed")),
+        };
+        if let Some((level, kind)) = event {
+            let text = message.as_deref().unwrap_or("");
+            let message = match status {
+                "queued" => format!(
+                    "{} job, attempt {} of {}: {text} (trying again at {})",
+                    job.kind,
+                    job.attempt,
+                    job.max_attempts,
+                    run_after.as_deref().unwrap_or("")
+                ),
+                _ => format!("{} job {status}: {text}", job.kind),
+            };
+            crate::events::record(
+                &self.db,
+                crate::events::NewEvent {
+                    tenant_id: &job.tenant_id,
+                    source: "queue",
+                    level,
+                    kind,
+                    message,
+                    job_id: Some(&job.id),
+                    server_id: None,
+                },
+            )
+            .await;
+        }
         Ok(())
     }
 }

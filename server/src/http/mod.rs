@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod portal;
 pub mod routes;
+pub mod system;
 pub mod tokens;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf};
@@ -74,12 +75,15 @@ pub fn api_routes() -> RouteTable<AppState> {
         .post("/api/jobs/{id}/retry", jobs::retry)
         .post("/api/jobs/{id}/cancel", jobs::cancel)
         .get("/api/jobs/{id}/events", jobs::events)
+        .get("/api/system/health", system::health)
+        .get("/api/system/events", system::events)
         .get("/api/apikeys", api_keys::list)
         .post("/api/apikeys", api_keys::create)
         .delete("/api/apikeys/{id}", api_keys::revoke)
         // wp (contracts/wp.yaml)
         .public_post("/api/login", identity::wp_login)
         .public_post("/api/logout", identity::wp_logout)
+        .get("/api/metrics", system::wp_metrics)
         // tenant (contracts/tenant.yaml)
         .public_get("/health", health::tenant_health)
         // rustploy (contracts/rustploy.yaml)
