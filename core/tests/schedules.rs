@@ -293,3 +293,32 @@ db_test!(
             .is_err());
     }
 );
+
+db_test!(
+    async fn a_job_whose_worker_dies_on_every_attempt_fails_as_worker_lost(db: Db) {
+        let id = jobs::enqueue_now(
+            &db,
+            NewJob::new(DEFAULT_TENANT_ID, "system.noop", serde_json::json!({})).max_attempts(2),
+        )
+        .await
+        .unwrap();
+        for attempt in 1..=2 {
+            let j = jobs::claim(&db, "dying-worker", time::Duration::seconds(-1))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((j.id.as_str(), j.attempt), (id.as_str(), attempt));
+            jobs::requeue_expired(&db).await.unwrap();
+        }
+        let job = jobs::load(&db, &id).await.unwrap();
+        assert_eq!(
+            (job.status.as_str(), job.error_code.as_deref()),
+            ("failed", Some("worker_lost"))
+        );
+        assert!(job.finished_at.is_some());
+        assert_eq!(
+            job.error_message.as_deref(),
+            Some("its worker stopped during each of its 2 attempts")
+        );
+    }
+);

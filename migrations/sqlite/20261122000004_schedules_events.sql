@@ -47,6 +47,8 @@ CREATE INDEX system_events_tenant_idx ON system_events (tenant_id, created_at);
 CREATE TABLE job_effects (
     effect_key TEXT NOT NULL,
     job_id TEXT NOT NULL,
+    -- When the handler that recorded it started; recorded_at is when it ended.
+    started_at TEXT NOT NULL,
     recorded_at TEXT NOT NULL
 );
 CREATE INDEX job_effects_key_idx ON job_effects (effect_key);

@@ -264,6 +264,41 @@ pub async fn claim_many(
 /// database) back in the queue. Returns how many.
 pub async fn requeue_expired(db: &Db) -> CoreResult<u64> {
     let now = clock::now();
+    // A job whose worker died on every one of its attempts is likely what
+    // kills it: stop there rather than take down worker after worker.
+    let lost = sqlx::query(
+        "UPDATE jobs SET status = 'failed', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1, \
+         finished_at = $1, error_code = 'worker_lost', \
+         error_message = 'its worker stopped during each of its ' || CAST(attempt AS TEXT) || ' attempts' \
+         WHERE status = 'running' AND lease_expires_at < $1 AND attempt >= max_attempts \
+         RETURNING id, tenant_id, kind, attempt",
+    )
+    .bind(&now)
+    .fetch_all(db.pool())
+    .await?;
+    for r in &lost {
+        let (id, tenant, kind, attempt): (String, String, String, i64) = (
+            r.try_get("id")?,
+            r.try_get("tenant_id")?,
+            r.try_get("kind")?,
+            r.try_get("attempt")?,
+        );
+        crate::events::record(
+            db,
+            crate::events::NewEvent {
+                tenant_id: &tenant,
+                source: "queue",
+                level: "error",
+                kind: "job.failed",
+                message: format!(
+                    "{kind} job failed: its worker stopped during each of its {attempt} attempts"
+                ),
+                job_id: Some(&id),
+                server_id: None,
+            },
+        )
+        .await;
+    }
     let rows = sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
          WHERE status = 'running' AND lease_expires_at < $1 RETURNING id, tenant_id, kind, attempt",

@@ -26,6 +26,7 @@ pub struct Noop;
 #[async_trait]
 impl JobHandler for Noop {
     async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let started = clock::now();
         let p: Payload = ctx.payload()?;
         let mut left = p.sleep_ms.min(60_000);
         while left > 0 {
@@ -39,11 +40,12 @@ impl JobHandler for Noop {
         if let Some(key) = p.key {
             // Idempotent by key: a rerun after a crash records nothing new.
             sqlx::query(
-                "INSERT INTO job_effects (effect_key, job_id, recorded_at) \
-                 SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM job_effects WHERE effect_key = $1)",
+                "INSERT INTO job_effects (effect_key, job_id, started_at, recorded_at) \
+                 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM job_effects WHERE effect_key = $1)",
             )
             .bind(&key)
             .bind(&ctx.job.id)
+            .bind(&started)
             .bind(clock::now())
             .execute(ctx.db().pool())
             .await
