@@ -27,6 +27,7 @@ use pages::{
     login::{ForgotPasswordPage, LoginPage, ResetPasswordPage},
     not_found::NotFound,
     portal::PortalOverview,
+    schedules::{AdminEvents, AdminSchedules},
 };
 
 /// The URL prefix of server functions. `/api` belongs to the JSON API surfaces.
@@ -75,6 +76,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("jobs") view=AdminJobs ssr=SsrMode::Async/>
                     <Route path=path!("audit") view=AdminAudit ssr=SsrMode::Async/>
                     <Route path=path!("jobs/:id") view=AdminJob ssr=SsrMode::Async/>
+                    <Route path=path!("schedules") view=AdminSchedules ssr=SsrMode::Async/>
+                    <Route path=path!("events") view=AdminEvents ssr=SsrMode::Async/>
                     <Route path=path!("api-keys") view=AdminApiKeys ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=AdminTokens ssr=SsrMode::Async/>
                     <Route path=path!("profile") view=Profile ssr=SsrMode::Async/>

@@ -392,3 +392,76 @@ pub async fn admin_audit(action: Option<String>) -> Result<Vec<AuditRow>, Server
         })
         .collect())
 }
+
+/// One recurring job on the schedules page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleRow {
+    pub id: String,
+    pub name: String,
+    pub cron: String,
+    /// The expression in words.
+    pub when: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub next_run_at: String,
+    pub last_run_at: Option<String>,
+    pub last_job_id: Option<String>,
+}
+
+/// The schedules the caller's tenant runs.
+#[server(prefix = "/_fn", endpoint = "admin_schedules")]
+pub async fn admin_schedules() -> Result<Vec<ScheduleRow>, ServerFnError> {
+    let me = caller()?;
+    let rows = mooring_core::jobs::schedule::list(&db()?, &me.principal())
+        .await
+        .map_err(fail)?;
+    Ok(rows
+        .into_iter()
+        .map(|s| ScheduleRow {
+            when: s.describe(),
+            id: s.id,
+            name: s.name,
+            cron: s.cron,
+            kind: s.kind,
+            enabled: s.enabled,
+            next_run_at: s.next_run_at,
+            last_run_at: s.last_run_at,
+            last_job_id: s.last_job_id,
+        })
+        .collect())
+}
+
+/// One system event (a failed job, a requeued one, a node gone offline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub at: String,
+    pub source: String,
+    pub level: String,
+    pub kind: String,
+    pub message: String,
+    pub job_id: Option<String>,
+}
+
+/// The latest system events, optionally of one level.
+#[server(prefix = "/_fn", endpoint = "system_events")]
+pub async fn system_events(level: Option<String>) -> Result<Vec<EventRow>, ServerFnError> {
+    let me = caller()?;
+    let filter = mooring_core::events::EventFilter {
+        level: level.filter(|l| !l.is_empty()),
+        ..Default::default()
+    };
+    let (events, _) = mooring_core::events::list(&db()?, &me.principal(), &filter, first_page()?)
+        .await
+        .map_err(fail)?;
+    Ok(events
+        .into_iter()
+        .map(|e| EventRow {
+            at: e.created_at,
+            source: e.source,
+            level: e.level,
+            kind: e.kind,
+            message: e.message,
+            job_id: e.job_id,
+        })
+        .collect())
+}

@@ -2,6 +2,11 @@
 
 use leptos::prelude::*;
 
+use crate::{
+    components::format::{short_time, status_badge},
+    server::JobRow,
+};
+
 /// Shows "Static" in the server-rendered HTML and "Live" once this page's
 /// WASM has hydrated: the visible sign that interactivity is on.
 #[island]
@@ -183,4 +188,62 @@ fn follow(
     on_job.forget();
     on_log.forget();
     on_end.forget();
+}
+
+/// The jobs list. Rendered on the server as it stands; once hydrated it asks
+/// for the list again every few seconds (while the tab is visible), so new
+/// jobs, progress and endings show without a reload.
+#[island]
+pub fn LiveJobsTable(rows: Vec<JobRow>, status: String) -> impl IntoView {
+    let (rows, set_rows) = signal(rows);
+    let (live, set_live) = signal(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        set_live.set(true);
+        let status = status.clone();
+        let _ = set_interval_with_handle(
+            move || {
+                let hidden = web_sys::window()
+                    .and_then(|w| w.document())
+                    .is_some_and(|d| d.hidden());
+                if hidden {
+                    return;
+                }
+                let status = status.clone();
+                leptos::task::spawn_local(async move {
+                    if let Ok(fresh) = crate::server::admin_jobs(Some(status)).await {
+                        set_rows.set(fresh);
+                    }
+                });
+            },
+            std::time::Duration::from_secs(3),
+        );
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (&status, set_rows, set_live);
+    view! {
+        <div class="live-jobs" data-live=move || live.get().to_string()>
+            <Show
+                when=move || !rows.with(Vec::is_empty)
+                fallback=|| view! { <p class="muted" data-testid="jobs-table">"No jobs here."</p> }
+            >
+                <div class="table-wrap">
+                    <table class="table" data-testid="jobs-table">
+                        <thead><tr><th>"Job"</th><th>"Target"</th><th>"Status"</th><th>"Progress"</th><th>"Created"</th></tr></thead>
+                        <tbody>
+                            <For each=move || rows.get() key=|j| (j.id.clone(), j.status.clone(), j.progress) let:j>
+                                <tr data-job=j.id.clone()>
+                                    <td data-label="Job"><a href=format!("/admin/jobs/{}", j.id)>{j.kind.clone()}</a></td>
+                                    <td data-label="Target">{j.target.clone().unwrap_or_else(|| "—".into())}</td>
+                                    <td data-label="Status"><span class=status_badge(&j.status)>{j.status.clone()}</span></td>
+                                    <td data-label="Progress">{format!("{}%", j.progress)}</td>
+                                    <td data-label="Created">{short_time(&j.created_at)}</td>
+                                </tr>
+                            </For>
+                        </tbody>
+                    </table>
+                </div>
+            </Show>
+        </div>
+    }
 }

@@ -108,6 +108,8 @@ pub fn AdminLayout() -> impl IntoView {
         <Frame home="/admin" area="Admin" nav_label="Admin">
             <NavLink href="/admin" label="Dashboard"/>
             <NavLink href="/admin/jobs" label="Jobs"/>
+            <NavLink href="/admin/schedules" label="Schedules"/>
+            <NavLink href="/admin/events" label="Events"/>
             <NavLink href="/admin/users" label="Users"/>
             {platform_admin().then(|| view! { <NavLink href="/admin/tenants" label="Tenants"/> })}
             <NavLink href="/admin/api-keys" label="API keys"/>

@@ -1,4 +1,5 @@
 //! Building blocks shared by the pages.
 
+pub mod format;
 pub mod islands;
 pub mod layout;

@@ -3,7 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::server::{job_counters, system_status, JobCounts, SystemReport};
+use crate::{
+    pages::schedules::EventsTable,
+    server::{job_counters, system_events, system_status, JobCounts, SystemReport},
+};
 
 fn uptime(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
@@ -66,6 +69,7 @@ fn JobCards(c: JobCounts) -> impl IntoView {
 pub fn AdminDashboard() -> impl IntoView {
     let status = Resource::new_blocking(|| (), |_| system_status());
     let counters = Resource::new_blocking(|| (), |_| job_counters());
+    let events = Resource::new_blocking(|| (), |_| system_events(None));
     view! {
         <Title text="Dashboard"/>
         <h1>"Dashboard"</h1>
@@ -82,6 +86,19 @@ pub fn AdminDashboard() -> impl IntoView {
                 match status.await {
                     Ok(s) => view! { <StatusCards status=s/> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{format!("Could not read the system status: {e}")}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <h2>"Recent events"</h2>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match events.await {
+                    Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="events-table">"Nothing to report: no failed or abandoned jobs."</p> }.into_any(),
+                    Ok(rows) => view! {
+                        <EventsTable rows=rows.into_iter().take(8).collect()/>
+                        <p><a href="/admin/events">"All events"</a></p>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{format!("Could not load the events: {e}")}</p> }.into_any(),
                 }
             })}
         </Suspense>

@@ -4,7 +4,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::server::{admin_audit, AuditRow};
+use crate::{
+    components::format::short_time,
+    server::{admin_audit, AuditRow},
+};
 
 #[component]
 pub fn AdminAudit() -> impl IntoView {
@@ -52,7 +55,7 @@ fn AuditTable(rows: Vec<AuditRow>) -> impl IntoView {
                     {rows.into_iter().map(|e| view! {
                         <tr title=e.metadata.clone()>
                             <td data-label="#">{e.seq}</td>
-                            <td data-label="When">{e.at.get(..19).unwrap_or(&e.at).replace('T', " ")}</td>
+                            <td data-label="When">{short_time(&e.at)}</td>
                             <td data-label="What"><code>{e.action.clone()}</code></td>
                             <td data-label="Who">{e.actor_id.clone().unwrap_or_else(|| "—".into())}</td>
                             <td data-label="On">{e.resource.clone().unwrap_or_else(|| "—".into())}</td>

@@ -5,24 +5,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
-    components::islands::LiveJob,
+    components::islands::{LiveJob, LiveJobsTable},
     server::{admin_job, admin_jobs, JobRow},
 };
-
-fn short_time(t: &str) -> String {
-    t.get(..19)
-        .map(|s| s.replace('T', " "))
-        .unwrap_or_else(|| t.to_string())
-}
-
-fn badge(status: &str) -> String {
-    let state = match status {
-        "succeeded" => "ok",
-        "failed" | "cancelled" => "down",
-        _ => "degraded",
-    };
-    format!("badge state-{state}")
-}
 
 fn finished(status: &str) -> bool {
     matches!(status, "succeeded" | "failed" | "cancelled")
@@ -33,6 +18,7 @@ pub fn AdminJobs() -> impl IntoView {
     let q = use_query_map();
     let status = q.with_untracked(|m| m.get("status")).unwrap_or_default();
     let shown = status.clone();
+    let shown_for_live = status.clone();
     let jobs = Resource::new_blocking(move || status.clone(), |s| admin_jobs(Some(s)));
     let filters = [
         ("", "All"),
@@ -53,36 +39,15 @@ pub fn AdminJobs() -> impl IntoView {
             }).collect_view()}
         </nav>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let status = shown_for_live.clone();
+                Suspend::new(async move {
                 match jobs.await {
-                    Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="jobs-table">"No jobs here."</p> }.into_any(),
-                    Ok(rows) => view! { <JobsTable rows/> }.into_any(),
+                    Ok(rows) => view! { <LiveJobsTable rows status/> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{format!("Could not load the jobs: {e}")}</p> }.into_any(),
                 }
-            })}
+            })}}
         </Suspense>
-    }
-}
-
-#[component]
-fn JobsTable(rows: Vec<JobRow>) -> impl IntoView {
-    view! {
-        <div class="table-wrap">
-            <table class="table" data-testid="jobs-table">
-                <thead><tr><th>"Job"</th><th>"Target"</th><th>"Status"</th><th>"Progress"</th><th>"Created"</th></tr></thead>
-                <tbody>
-                    {rows.into_iter().map(|j| view! {
-                        <tr>
-                            <td data-label="Job"><a href=format!("/admin/jobs/{}", j.id)>{j.kind.clone()}</a></td>
-                            <td data-label="Target">{j.target.clone().unwrap_or_else(|| "—".into())}</td>
-                            <td data-label="Status"><span class=badge(&j.status)>{j.status.clone()}</span></td>
-                            <td data-label="Progress">{format!("{}%", j.progress)}</td>
-                            <td data-label="Created">{short_time(&j.created_at)}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
     }
 }
 

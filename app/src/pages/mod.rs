@@ -8,3 +8,4 @@ pub mod jobs;
 pub mod login;
 pub mod not_found;
 pub mod portal;
+pub mod schedules;

@@ -453,6 +453,15 @@ pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
             job.status
         )));
     }
+    crate::audit::record(
+        db,
+        crate::audit::NewEvent::new("job.retried")
+            .tenant(job.tenant_id.clone())
+            .actor(Some(p.user_id.clone()))
+            .resource("job", job.id.clone())
+            .meta(serde_json::json!({ "type": job.kind })),
+    )
+    .await?;
     load(db, id).await
 }
 
@@ -482,6 +491,15 @@ pub async fn cancel(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
             )));
         }
     }
+    crate::audit::record(
+        db,
+        crate::audit::NewEvent::new("job.cancel_requested")
+            .tenant(job.tenant_id.clone())
+            .actor(Some(p.user_id.clone()))
+            .resource("job", job.id.clone())
+            .meta(serde_json::json!({ "type": job.kind })),
+    )
+    .await?;
     load(db, id).await
 }
 

@@ -182,6 +182,19 @@ pub async fn set_enabled(db: &Db, p: &Principal, id: &str, enabled: bool) -> Cor
     .bind(&s.id)
     .execute(db.pool())
     .await?;
+    crate::audit::record(
+        db,
+        crate::audit::NewEvent::new(if enabled {
+            "schedule.resumed"
+        } else {
+            "schedule.paused"
+        })
+        .tenant(s.tenant_id.clone())
+        .actor(Some(p.user_id.clone()))
+        .resource("schedule", s.id.clone())
+        .meta(serde_json::json!({ "name": s.name })),
+    )
+    .await?;
     get(db, p, id).await
 }
 
@@ -205,6 +218,15 @@ pub async fn run_now(db: &Db, p: &Principal, id: &str) -> CoreResult<String> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    crate::audit::record(
+        db,
+        crate::audit::NewEvent::new("schedule.run_now")
+            .tenant(s.tenant_id.clone())
+            .actor(Some(p.user_id.clone()))
+            .resource("schedule", s.id.clone())
+            .meta(serde_json::json!({ "name": s.name, "jobId": job })),
+    )
+    .await?;
     Ok(job)
 }
 

@@ -455,3 +455,50 @@ pub async fn job_action(
     )
     .await
 }
+
+/// `POST /admin/schedules/{id}/{run|pause|resume}`.
+pub async fn schedule_action(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    use mooring_core::jobs::schedule;
+    match action.as_str() {
+        "run" => match schedule::run_now(&state.db, &p, &id).await {
+            Ok(job) => {
+                back(
+                    &session,
+                    &format!("/admin/jobs/{job}"),
+                    Ok("The scheduled job is queued now.".into()),
+                    None,
+                )
+                .await
+            }
+            Err(e) => back(&session, "/admin/schedules", Err(say(e)), None).await,
+        },
+        "pause" | "resume" => {
+            let on = action == "resume";
+            let result = schedule::set_enabled(&state.db, &p, &id, on)
+                .await
+                .map(|s| {
+                    if on {
+                        format!("{} resumed; next run {}.", s.name, s.next_run_at)
+                    } else {
+                        format!("{} paused.", s.name)
+                    }
+                })
+                .map_err(say);
+            back(&session, "/admin/schedules", result, None).await
+        }
+        _ => {
+            back(
+                &session,
+                "/admin/schedules",
+                Err(say(CoreError::NotFound)),
+                None,
+            )
+            .await
+        }
+    }
+}

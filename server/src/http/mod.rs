@@ -144,6 +144,10 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/tenants", post(admin_forms::create_tenant))
         .route("/admin/system/check", post(admin_forms::system_check))
         .route("/admin/jobs/{id}/{action}", post(admin_forms::job_action))
+        .route(
+            "/admin/schedules/{id}/{action}",
+            post(admin_forms::schedule_action),
+        )
         .route("/admin/api-keys", post(admin_forms::create_api_key))
         .route(
             "/admin/api-keys/{id}/revoke",
