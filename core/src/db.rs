@@ -145,6 +145,17 @@ impl Db {
         self.backend
     }
 
+    /// Begin a transaction that will write. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`, waiting up to the busy timeout), so a
+    /// transaction that reads before it writes is never refused halfway
+    /// with "database is locked"; PostgreSQL locks rows as it goes.
+    pub async fn begin_write(&self) -> CoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Apply every pending migration of this backend.
     pub async fn migrate(&self) -> CoreResult<()> {
         self.backend.migrator().run(&self.pool).await?;

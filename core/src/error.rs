@@ -5,6 +5,9 @@
 pub enum CoreError {
     #[error("{0}")]
     Invalid(String),
+    /// Invalid input, about one field of the request (`items[0].quantity`).
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -21,6 +24,14 @@ pub enum CoreError {
 
 pub type CoreResult<T> = Result<T, CoreError>;
 
+/// A [`CoreError::Field`].
+pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> CoreError {
+    CoreError::Field {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
 impl CoreError {
     /// Whether a unique index refused the write.
     pub fn is_unique_violation(&self) -> bool {
@@ -30,7 +41,7 @@ impl CoreError {
     /// The stable snake_case code of this error.
     pub fn code(&self) -> &'static str {
         match self {
-            CoreError::Invalid(_) => "invalid_input",
+            CoreError::Invalid(_) | CoreError::Field { .. } => "invalid_input",
             CoreError::NotFound => "not_found",
             CoreError::Forbidden(_) => "forbidden",
             CoreError::Conflict(_) => "conflict",

@@ -5,6 +5,7 @@
 //! map the result.
 
 pub mod audit;
+pub mod billing;
 pub mod clock;
 pub mod db;
 pub mod error;

@@ -48,7 +48,7 @@ pub async fn ensure_admin(db: &Db, email: &str, pw: SecretString) -> CoreResult<
     }
     let hash = password::hash(pw).await?;
     let now = clock::now();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let existing = sqlx::query("SELECT id FROM users WHERE email = $1")
         .bind(&email)
         .fetch_optional(&mut *tx)

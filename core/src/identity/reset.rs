@@ -41,7 +41,7 @@ pub async fn request(
     };
     let now = OffsetDateTime::now_utc();
     let token = random_token("");
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     // Lock the account's row first (a write: PostgreSQL row lock, SQLite write
     // lock), so concurrent requests for one account count one after another.
     sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")

@@ -201,7 +201,7 @@ pub async fn set_enabled(db: &Db, p: &Principal, id: &str, enabled: bool) -> Cor
 /// Enqueue a schedule's job now, outside its rhythm (operators). Returns the job id.
 pub async fn run_now(db: &Db, p: &Principal, id: &str) -> CoreResult<String> {
     let s = get(db, p, id).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let job = enqueue(db, &mut tx, job_of(&s, &clock::now())?)
         .await
         .map_err(|e| {
@@ -295,7 +295,7 @@ async fn take_run(db: &Db, s: &Schedule, now: OffsetDateTime) -> CoreResult<bool
         }
     };
     let next = clock::format(next_after(&cron, now)?);
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let moved = sqlx::query(
         "UPDATE schedules SET next_run_at = $1, last_run_at = $2, updated_at = $3 \
          WHERE id = $4 AND next_run_at = $2 AND enabled = 1",

@@ -86,6 +86,7 @@ async fn back_field(
 fn say(e: CoreError) -> String {
     match e {
         CoreError::Invalid(m) | CoreError::Conflict(m) | CoreError::Forbidden(m) => capitalize(&m),
+        CoreError::Field { message, .. } => capitalize(&message),
         CoreError::NotFound => "That no longer exists.".into(),
         other => {
             tracing::error!(error = %other, "admin form failed");

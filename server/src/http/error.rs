@@ -218,6 +218,12 @@ impl From<CoreError> for ApiError {
             CoreError::Invalid(m) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", m)
             }
+            CoreError::Field { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{field}: {message}"),
+            )
+            .with_field(&field, message),
             CoreError::NotFound => ApiError::not_found(),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),

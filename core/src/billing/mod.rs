@@ -1,0 +1,87 @@
+//! Billing: money, pricing, customers, products, coupons, tax, orders,
+//! invoices, subscriptions and payments. Everything is tenant-scoped from the
+//! principal; a customer login sees only its own customer.
+
+pub mod coupons;
+pub mod customers;
+pub mod invoices;
+pub mod lifecycle;
+pub mod money;
+pub mod orders;
+pub mod pricing;
+pub mod products;
+pub mod subscriptions;
+pub mod tax;
+
+use crate::{identity::Principal, CoreError, CoreResult, Db};
+
+/// Who is asking, for billing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Viewer {
+    /// An operator of `tenant` (admin or staff).
+    Operator { tenant: String, admin: bool },
+    /// A customer's login: only this customer of `tenant`.
+    Customer { tenant: String, customer: String },
+}
+
+impl Viewer {
+    pub fn tenant(&self) -> &str {
+        match self {
+            Viewer::Operator { tenant, .. } | Viewer::Customer { tenant, .. } => tenant,
+        }
+    }
+
+    /// The one customer a customer login may see; `None` for operators.
+    pub fn only_customer(&self) -> Option<&str> {
+        match self {
+            Viewer::Operator { .. } => None,
+            Viewer::Customer { customer, .. } => Some(customer),
+        }
+    }
+
+    pub fn require_operator(&self, why: &str) -> CoreResult<()> {
+        match self {
+            Viewer::Operator { .. } => Ok(()),
+            Viewer::Customer { .. } => Err(CoreError::Forbidden(why.into())),
+        }
+    }
+
+    pub fn require_admin(&self, why: &str) -> CoreResult<()> {
+        match self {
+            Viewer::Operator { admin: true, .. } => Ok(()),
+            _ => Err(CoreError::Forbidden(why.into())),
+        }
+    }
+}
+
+/// The billing view of a principal. A customer login without a customer
+/// record sees nothing (refused).
+pub async fn viewer(db: &Db, p: &Principal) -> CoreResult<Viewer> {
+    if p.is_operator() {
+        return Ok(Viewer::Operator {
+            tenant: p.tenant_id.clone(),
+            admin: p.role == crate::identity::Role::Admin,
+        });
+    }
+    let customer: Option<String> =
+        sqlx::query_scalar("SELECT customer_id FROM users WHERE id = $1 AND tenant_id = $2")
+            .bind(&p.user_id)
+            .bind(&p.tenant_id)
+            .fetch_optional(db.pool())
+            .await?
+            .flatten();
+    match customer {
+        Some(customer) => Ok(Viewer::Customer {
+            tenant: p.tenant_id.clone(),
+            customer,
+        }),
+        None => Err(CoreError::Forbidden(
+            "this login is not linked to a customer".into(),
+        )),
+    }
+}
+
+/// Amount as the API shows it.
+pub fn amount(minor: i64, currency: &str) -> serde_json::Value {
+    money::to_json(minor, currency)
+}
