@@ -303,7 +303,10 @@ async fn bootstrap_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
 
 /// The job worker of this build: the job types it knows.
 fn job_worker(db: &Db, config: &Config) -> mooring_core::jobs::Worker {
-    use mooring_core::jobs::{noop, system_check, Registry, Worker};
+    use mooring_core::{
+        billing,
+        jobs::{noop, system_check, Registry, Worker},
+    };
     // Provisioners register their job types here as they arrive; until then a
     // job of an unknown type fails with `handler_unavailable` (retry works later).
     let registry = Registry::new()
@@ -313,7 +316,23 @@ fn job_worker(db: &Db, config: &Config) -> mooring_core::jobs::Worker {
                 data_dir: config.data_dir.clone(),
             },
         )
-        .register(noop::KIND, noop::Noop);
+        .register(noop::KIND, noop::Noop)
+        .register(
+            billing::lifecycle::RENEWALS,
+            billing::lifecycle::Renewals {
+                policy: billing::lifecycle::Policy::default(),
+            },
+        );
+    // Service jobs of every product type; provisioners plug in here as they arrive.
+    let services = billing::lifecycle::ServiceJobs::new();
+    let registry = [
+        billing::subscriptions::PROVISION,
+        billing::subscriptions::SUSPEND,
+        billing::subscriptions::UNSUSPEND,
+        billing::subscriptions::TERMINATE,
+    ]
+    .into_iter()
+    .fold(registry, |r, kind| r.register(kind, services.clone()));
     let lease = i64::try_from(config.job_lease_secs.clamp(1, 3600)).unwrap_or(30);
     Worker::new(db.clone(), registry)
         .concurrency(config.worker_concurrency)
@@ -332,6 +351,23 @@ async fn builtin_schedules(db: &Db) -> anyhow::Result<()> {
             kind: system_check::KIND.into(),
             payload: serde_json::json!({}),
             target: None,
+        },
+    )
+    .await
+    .context("built-in schedules")?;
+    schedule::ensure(
+        db,
+        schedule::NewSchedule {
+            tenant_id: mooring_core::DEFAULT_TENANT_ID.into(),
+            name: "billing-renewals".into(),
+            cron: "*/10 * * * *".into(),
+            kind: mooring_core::billing::lifecycle::RENEWALS.into(),
+            payload: serde_json::json!({}),
+            // One sweep at a time, whatever the number of processes.
+            target: Some(mooring_core::jobs::Target {
+                kind: "system".into(),
+                id: "billing-renewals".into(),
+            }),
         },
     )
     .await

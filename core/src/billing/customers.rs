@@ -342,3 +342,56 @@ pub async fn update(
     .await?;
     get(db, v, id).await
 }
+
+/// Give a customer a portal login (operators): an account with role
+/// `customer`, the customer's email and `password`, linked to the customer.
+pub async fn create_login(
+    db: &Db,
+    v: &Viewer,
+    actor: &str,
+    customer_id: &str,
+    password: secrecy::SecretString,
+) -> CoreResult<String> {
+    v.require_operator("only operators give customers a login")?;
+    let c = get(db, v, customer_id).await?;
+    {
+        use secrecy::ExposeSecret;
+        crate::password::validate_new(password.expose_secret())
+            .map_err(|e| field_error("password", e.to_string()))?;
+    }
+    let hash = crate::password::hash(password).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = clock::now();
+    let res = sqlx::query(
+        "INSERT INTO users (id, tenant_id, email, name, password_hash, role, customer_id, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'customer', $6, 'active', $7, $7)",
+    )
+    .bind(&id)
+    .bind(v.tenant())
+    .bind(&c.email)
+    .bind(&c.name)
+    .bind(&hash)
+    .bind(&c.id)
+    .bind(&now)
+    .execute(db.pool())
+    .await;
+    if let Err(sqlx::Error::Database(d)) = &res {
+        if d.is_unique_violation() {
+            return Err(CoreError::Conflict(format!(
+                "{} already has a login",
+                c.email
+            )));
+        }
+    }
+    res?;
+    audit::record(
+        db,
+        audit::NewEvent::new("customer.login_created")
+            .tenant(v.tenant())
+            .actor(Some(actor.to_string()))
+            .resource("customer", &c.id)
+            .meta(serde_json::json!({ "userId": id })),
+    )
+    .await?;
+    Ok(id)
+}

@@ -8,6 +8,7 @@ pub mod invoices;
 pub mod lifecycle;
 pub mod money;
 pub mod orders;
+pub mod payments;
 pub mod pricing;
 pub mod products;
 pub mod subscriptions;

@@ -304,6 +304,38 @@ where
     }
 }
 
+/// An optional JSON body: an empty body is `None`; anything else must be
+/// JSON like [`ApiJson`] requires.
+impl<S, T> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        // Read with the request's extensions: they carry the body size limit.
+        let mut only_body = Request::new(body);
+        *only_body.extensions_mut() = parts.extensions.clone();
+        let bytes = Bytes::from_request(only_body, state).await.map_err(|rej| {
+            let status = rej.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::from_status(status, None)
+            } else {
+                ApiError::new(status, "bad_request", rej.body_text())
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        <ApiJson<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// Parse a JSON body: syntax errors are 400 `malformed_json`, shape errors
 /// 422 `validation_failed` naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

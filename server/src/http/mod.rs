@@ -12,6 +12,7 @@ pub mod admin_forms;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod error;
 pub mod health;
 pub mod identity;
@@ -75,6 +76,29 @@ pub fn api_routes() -> RouteTable<AppState> {
         .post("/api/jobs/{id}/retry", jobs::retry)
         .post("/api/jobs/{id}/cancel", jobs::cancel)
         .get("/api/jobs/{id}/events", jobs::events)
+        .get("/api/customers", billing::list_customers)
+        .post("/api/customers", billing::create_customer)
+        .get("/api/customers/{id}", billing::get_customer)
+        .put("/api/customers/{id}", billing::update_customer)
+        .get("/api/products", billing::list_products)
+        .post("/api/products", billing::create_product)
+        .get("/api/products/{id}", billing::get_product)
+        .put("/api/products/{id}", billing::update_product)
+        .delete("/api/products/{id}", billing::delete_product)
+        .post("/api/orders", billing::create_order)
+        .get("/api/orders/{id}", billing::get_order)
+        .get("/api/invoices", billing::list_invoices)
+        .get("/api/invoices/{id}", billing::get_invoice)
+        .patch("/api/invoices/{id}/status", billing::set_invoice_status)
+        .post("/api/payments/session", billing::payment_session)
+        .get("/api/subscriptions", billing::list_subscriptions)
+        .get("/api/subscriptions/{id}", billing::get_subscription)
+        .post(
+            "/api/subscriptions/{id}/cancel",
+            billing::cancel_subscription,
+        )
+        .get("/api/billing/plans", billing::plans)
+        .get("/api/billing/addons", billing::addons)
         .get("/api/system/health", system::health)
         .get("/api/system/events", system::events)
         .get("/api/apikeys", api_keys::list)
