@@ -69,6 +69,13 @@ pub struct Config {
     /// comma-separated addresses). Empty by default: the TCP peer is the client.
     #[serde(deserialize_with = "ip_list")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Stripe secret key (`MOORING_STRIPE_SECRET_KEY`). Unset: invoices are
+    /// paid by bank transfer and marked paid by an operator.
+    pub stripe_secret_key: Option<SecretString>,
+    /// Signing secret of the webhook endpoint (`MOORING_STRIPE_WEBHOOK_SECRET`, `whsec_…`).
+    pub stripe_webhook_secret: Option<SecretString>,
+    /// Stripe's API base URL (`MOORING_STRIPE_API_BASE`); tests point it at a stand-in.
+    pub stripe_api_base: String,
 }
 
 /// A list of IP addresses, as a sequence or as one comma-separated string.
@@ -112,6 +119,9 @@ impl Default for Config {
             db_max_connections: 16,
             worker_concurrency: 8,
             job_lease_secs: 30,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: "https://api.stripe.com/".into(),
             admin_email: None,
             admin_password: None,
             smtp_url: None,
@@ -138,6 +148,9 @@ const ENV_TEXT_KEYS: &[&str] = &[
     "smtp_url",
     "mail_from",
     "trusted_proxies",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "stripe_api_base",
 ];
 /// Typed settings, parsed by figment.
 const ENV_TYPED_KEYS: &[&str] = &[
@@ -180,6 +193,18 @@ impl Config {
             fig = fig.merge(("database_url", v));
         }
         fig.extract()
+    }
+
+    /// Stripe, when a secret key and a webhook secret are configured.
+    pub fn stripe(&self) -> Option<mooring_core::billing::stripe::StripeConfig> {
+        match (&self.stripe_secret_key, &self.stripe_webhook_secret) {
+            (Some(k), Some(w)) => Some(mooring_core::billing::stripe::StripeConfig {
+                secret_key: k.expose_secret().to_string(),
+                webhook_secret: w.expose_secret().to_string(),
+                api_base: self.stripe_api_base.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// The database URL in force: the configured one or SQLite in the data dir.
@@ -335,7 +360,7 @@ mod tests {
                 );
                 jail.set_env(format!("MOORING_{key}"), value);
             }
-            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 16);
+            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 19);
             let c = Config::load(None)?;
             assert_eq!(c.bind.port(), 1);
             assert_eq!(c.data_dir, PathBuf::from("/d"));

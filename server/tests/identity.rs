@@ -303,6 +303,8 @@ async fn every_non_public_route_refuses_anonymous_and_forged_callers() {
         ("GET", "/api/openapi.yaml"),
         ("POST", "/api/auth/login"),
         ("POST", "/api/auth/refresh"),
+        // Authenticated by its Stripe-Signature, not by a login.
+        ("POST", "/api/payments/stripe/webhook"),
         ("POST", "/api/login"),
         ("POST", "/api/logout"),
         ("GET", "/health"),

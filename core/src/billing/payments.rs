@@ -29,6 +29,7 @@ pub async fn create_session(
     success_url: &str,
     cancel_url: &str,
     portal_base: &str,
+    stripe: Option<&super::stripe::StripeConfig>,
 ) -> CoreResult<Session> {
     check_url("successUrl", success_url)?;
     check_url("cancelUrl", cancel_url)?;
@@ -44,24 +45,48 @@ pub async fn create_session(
             inv.status
         )));
     }
-    let mut tx = db.begin_write().await?;
+    // No transaction is held across the call to Stripe: the attempt number
+    // makes the idempotency key, so a concurrent request for the same
+    // attempt gets the same session back from Stripe.
     let attempt: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM payment_sessions WHERE invoice_id = $1")
             .bind(&inv.id)
-            .fetch_one(&mut *tx)
+            .fetch_one(db.pool())
             .await?;
-    let session = Session {
-        provider: "manual".into(),
-        session_id: format!("manual_{}", uuid::Uuid::new_v4().simple()),
-        checkout_url: format!(
-            "{}/portal/invoices/{}",
-            portal_base.trim_end_matches('/'),
-            inv.id
-        ),
+    let session = match stripe {
+        Some(cfg) => {
+            let email: String = sqlx::query_scalar("SELECT email FROM customers WHERE id = $1")
+                .bind(&inv.customer_id)
+                .fetch_one(db.pool())
+                .await?;
+            let (id, url) = super::stripe::checkout_session(
+                cfg,
+                &inv,
+                &email,
+                attempt + 1,
+                success_url,
+                cancel_url,
+            )
+            .await?;
+            Session {
+                provider: "stripe".into(),
+                session_id: id,
+                checkout_url: url,
+            }
+        }
+        None => Session {
+            provider: "manual".into(),
+            session_id: format!("manual_{}", uuid::Uuid::new_v4().simple()),
+            checkout_url: format!(
+                "{}/portal/invoices/{}",
+                portal_base.trim_end_matches('/'),
+                inv.id
+            ),
+        },
     };
     sqlx::query(
         "INSERT INTO payment_sessions (id, tenant_id, invoice_id, provider, session_id, checkout_url, attempt, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (invoice_id, attempt) DO NOTHING",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(&inv.tenant_id)
@@ -71,8 +96,7 @@ pub async fn create_session(
     .bind(&session.checkout_url)
     .bind(attempt + 1)
     .bind(clock::now())
-    .execute(&mut *tx)
+    .execute(db.pool())
     .await?;
-    tx.commit().await?;
     Ok(session)
 }

@@ -308,6 +308,7 @@ pub async fn payment_session(
         &body.success_url,
         &body.cancel_url,
         &base,
+        state.config.stripe().as_ref(),
     )
     .await?;
     Ok(Json(json!({
@@ -378,4 +379,45 @@ pub async fn cancel_subscription(
             .await?
             .to_json(),
     ))
+}
+
+/// `POST /api/payments/stripe/webhook`: verified against the raw body before
+/// anything is read; 200 once applied (or seen before); 400 for unsigned,
+/// forged or stale deliveries; 409 for an event that must wait for another
+/// (Stripe delivers it again later).
+pub async fn stripe_webhook(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    use mooring_core::billing::stripe;
+    let Some(cfg) = state.config.stripe() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "stripe_not_configured",
+            "Stripe is not configured on this installation",
+        ));
+    };
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if let Err(e) = stripe::verify_signature(signature, &body, &cfg.webhook_secret, now, 300) {
+        tracing::warn!(error = %e, "refused a Stripe webhook");
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_signature",
+            format!("the webhook's signature does not verify: {e}"),
+        ));
+    }
+    let event: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the event is not JSON: {e}"),
+        )
+    })?;
+    let outcome = stripe::handle_event(&state.db, &event).await?;
+    tracing::info!(event = %event["id"], kind = %event["type"], ?outcome, "Stripe webhook");
+    Ok(StatusCode::OK)
 }

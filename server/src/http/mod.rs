@@ -91,6 +91,7 @@ pub fn api_routes() -> RouteTable<AppState> {
         .get("/api/invoices/{id}", billing::get_invoice)
         .patch("/api/invoices/{id}/status", billing::set_invoice_status)
         .post("/api/payments/session", billing::payment_session)
+        .public_post("/api/payments/stripe/webhook", billing::stripe_webhook)
         .get("/api/subscriptions", billing::list_subscriptions)
         .get("/api/subscriptions/{id}", billing::get_subscription)
         .post(
