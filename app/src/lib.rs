@@ -6,6 +6,7 @@
 //! Server functions are thin: they read state from context and call
 //! `mooring-core` (only compiled with the `ssr` feature).
 
+pub mod billing;
 pub mod components;
 pub mod pages;
 pub mod server;
@@ -21,12 +22,16 @@ use components::layout::{AdminLayout, PortalLayout};
 use pages::{
     admin::{AdminDashboard, AdminSystem},
     audit::AdminAudit,
+    billing_admin::{
+        AdminCustomer, AdminCustomers, AdminInvoice, AdminInvoices, AdminProducts,
+        AdminSubscriptions,
+    },
     home::Home,
     identity::{AdminApiKeys, AdminTenants, AdminTokens, AdminUsers, Profile},
     jobs::{AdminJob, AdminJobs},
     login::{ForgotPasswordPage, LoginPage, ResetPasswordPage},
     not_found::NotFound,
-    portal::PortalOverview,
+    portal::{PortalInvoice, PortalInvoices, PortalOrder, PortalOverview, PortalSubscriptions},
     schedules::{AdminEvents, AdminSchedules},
 };
 
@@ -77,6 +82,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("audit") view=AdminAudit ssr=SsrMode::Async/>
                     <Route path=path!("jobs/:id") view=AdminJob ssr=SsrMode::Async/>
                     <Route path=path!("schedules") view=AdminSchedules ssr=SsrMode::Async/>
+                    <Route path=path!("customers") view=AdminCustomers ssr=SsrMode::Async/>
+                    <Route path=path!("customers/:id") view=AdminCustomer ssr=SsrMode::Async/>
+                    <Route path=path!("products") view=AdminProducts ssr=SsrMode::Async/>
+                    <Route path=path!("invoices") view=AdminInvoices ssr=SsrMode::Async/>
+                    <Route path=path!("invoices/:id") view=AdminInvoice ssr=SsrMode::Async/>
+                    <Route path=path!("subscriptions") view=AdminSubscriptions ssr=SsrMode::Async/>
                     <Route path=path!("events") view=AdminEvents ssr=SsrMode::Async/>
                     <Route path=path!("api-keys") view=AdminApiKeys ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=AdminTokens ssr=SsrMode::Async/>
@@ -84,6 +95,10 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
                 <ParentRoute path=path!("/portal") view=PortalLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=PortalOverview ssr=SsrMode::Async/>
+                    <Route path=path!("order") view=PortalOrder ssr=SsrMode::Async/>
+                    <Route path=path!("invoices") view=PortalInvoices ssr=SsrMode::Async/>
+                    <Route path=path!("invoices/:id") view=PortalInvoice ssr=SsrMode::Async/>
+                    <Route path=path!("services") view=PortalSubscriptions ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

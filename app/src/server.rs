@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 pub struct PortalContext {
     pub db: mooring_core::Db,
     pub started: std::time::Instant,
+    /// Whether invoices are paid through Stripe (else by transfer).
+    pub stripe: bool,
+    /// What customers read on an unpaid invoice when paying by transfer.
+    pub payment_instructions: String,
 }
 
 /// What the dashboard shows about this installation.
@@ -104,19 +108,19 @@ pub fn current_flash() -> Option<Flash> {
 }
 
 #[cfg(feature = "ssr")]
-fn caller() -> Result<PortalUser, ServerFnError> {
+pub(crate) fn caller() -> Result<PortalUser, ServerFnError> {
     current_user().ok_or_else(|| ServerFnError::new("sign in first"))
 }
 
 /// A core error as the page shows it.
 #[cfg(feature = "ssr")]
-fn fail(e: impl std::fmt::Display) -> ServerFnError {
+pub(crate) fn fail(e: impl std::fmt::Display) -> ServerFnError {
     ServerFnError::new(e.to_string())
 }
 
 /// The first (and, in these admin lists, only) page: up to 200 rows.
 #[cfg(feature = "ssr")]
-fn first_page() -> Result<mooring_core::paging::Page, ServerFnError> {
+pub(crate) fn first_page() -> Result<mooring_core::paging::Page, ServerFnError> {
     mooring_core::paging::PageQuery {
         page: Some(1),
         page_size: Some(mooring_core::paging::MAX_SIZE),
@@ -126,7 +130,7 @@ fn first_page() -> Result<mooring_core::paging::Page, ServerFnError> {
 }
 
 #[cfg(feature = "ssr")]
-fn db() -> Result<mooring_core::Db, ServerFnError> {
+pub(crate) fn db() -> Result<mooring_core::Db, ServerFnError> {
     use_context::<PortalContext>()
         .map(|c| c.db)
         .ok_or_else(|| ServerFnError::new("portal context missing"))

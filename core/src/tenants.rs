@@ -141,6 +141,15 @@ pub async fn create(
     Err(CoreError::Conflict("no free slug for that name".into()))
 }
 
+/// A tenant's name (what invoices are issued by).
+pub async fn name(db: &Db, id: &str) -> CoreResult<String> {
+    sqlx::query_scalar("SELECT name FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(crate::CoreError::NotFound)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -76,6 +76,9 @@ pub struct Config {
     pub stripe_webhook_secret: Option<SecretString>,
     /// Stripe's API base URL (`MOORING_STRIPE_API_BASE`); tests point it at a stand-in.
     pub stripe_api_base: String,
+    /// Shown on unpaid invoices when paying by bank transfer
+    /// (`MOORING_PAYMENT_INSTRUCTIONS`): your bank details.
+    pub payment_instructions: String,
 }
 
 /// A list of IP addresses, as a sequence or as one comma-separated string.
@@ -122,6 +125,7 @@ impl Default for Config {
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_api_base: "https://api.stripe.com/".into(),
+            payment_instructions: "Pay by bank transfer and quote the invoice number; the invoice is marked paid when the money arrives.".into(),
             admin_email: None,
             admin_password: None,
             smtp_url: None,
@@ -151,6 +155,7 @@ const ENV_TEXT_KEYS: &[&str] = &[
     "stripe_secret_key",
     "stripe_webhook_secret",
     "stripe_api_base",
+    "payment_instructions",
 ];
 /// Typed settings, parsed by figment.
 const ENV_TYPED_KEYS: &[&str] = &[
@@ -360,7 +365,7 @@ mod tests {
                 );
                 jail.set_env(format!("MOORING_{key}"), value);
             }
-            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 19);
+            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 20);
             let c = Config::load(None)?;
             assert_eq!(c.bind.port(), 1);
             assert_eq!(c.data_dir, PathBuf::from("/d"));

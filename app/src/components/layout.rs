@@ -108,6 +108,10 @@ pub fn AdminLayout() -> impl IntoView {
         <Frame home="/admin" area="Admin" nav_label="Admin">
             <NavLink href="/admin" label="Dashboard"/>
             <NavLink href="/admin/jobs" label="Jobs"/>
+            <NavLink href="/admin/customers" label="Customers"/>
+            <NavLink href="/admin/products" label="Products"/>
+            <NavLink href="/admin/invoices" label="Invoices"/>
+            <NavLink href="/admin/subscriptions" label="Subscriptions"/>
             <NavLink href="/admin/schedules" label="Schedules"/>
             <NavLink href="/admin/events" label="Events"/>
             <NavLink href="/admin/users" label="Users"/>
@@ -127,6 +131,9 @@ pub fn PortalLayout() -> impl IntoView {
     view! {
         <Frame home="/portal" area="Customer portal" nav_label="Portal">
             <NavLink href="/portal" label="Overview"/>
+            <NavLink href="/portal/order" label="Order"/>
+            <NavLink href="/portal/services" label="Services"/>
+            <NavLink href="/portal/invoices" label="Invoices"/>
         </Frame>
     }
 }

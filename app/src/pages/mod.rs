@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod billing_admin;
 pub mod home;
 pub mod identity;
 pub mod jobs;

@@ -45,7 +45,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PortalCaller {
     }
 }
 
-async fn back(
+pub(super) async fn back(
     session: &Session,
     to: &str,
     result: Result<String, String>,
@@ -55,7 +55,7 @@ async fn back(
 }
 
 /// Like [`back`], naming the field an error is about.
-async fn back_field(
+pub(super) async fn back_field(
     session: &Session,
     to: &str,
     result: Result<String, String>,
@@ -83,7 +83,7 @@ async fn back_field(
 }
 
 /// What to tell a person about a core error.
-fn say(e: CoreError) -> String {
+pub(super) fn say(e: CoreError) -> String {
     match e {
         CoreError::Invalid(m) | CoreError::Conflict(m) | CoreError::Forbidden(m) => capitalize(&m),
         CoreError::Field { message, .. } => capitalize(&message),
@@ -103,11 +103,11 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-fn form(body: &Bytes) -> Vec<(String, String)> {
+pub(super) fn form(body: &Bytes) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn field(f: &[(String, String)], name: &str) -> String {
+pub(super) fn field(f: &[(String, String)], name: &str) -> String {
     f.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.clone())

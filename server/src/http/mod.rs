@@ -13,6 +13,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod billing_forms;
 pub mod error;
 pub mod health;
 pub mod identity;
@@ -136,6 +137,8 @@ pub fn app(state: AppState) -> Router {
     let portal = PortalContext {
         db: state.db.clone(),
         started: state.started,
+        stripe: state.config.stripe().is_some(),
+        payment_instructions: state.config.payment_instructions.clone(),
     };
     let provide = move || provide_context(portal.clone());
     let options = state.leptos.clone();
@@ -172,6 +175,29 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/admin/schedules/{id}/{action}",
             post(admin_forms::schedule_action),
+        )
+        .route("/admin/customers", post(billing_forms::create_customer))
+        .route(
+            "/admin/customers/{id}/login",
+            post(billing_forms::customer_login),
+        )
+        .route("/admin/products", post(billing_forms::create_product))
+        .route(
+            "/admin/invoices/{id}/{status}",
+            post(billing_forms::invoice_status),
+        )
+        .route(
+            "/admin/subscriptions/{id}/cancel",
+            post(billing_forms::cancel_subscription),
+        )
+        .route(
+            "/portal/subscriptions/{id}/cancel",
+            post(billing_forms::cancel_subscription),
+        )
+        .route("/portal/orders", post(billing_forms::place_order))
+        .route(
+            "/portal/invoices/{id}/pay",
+            post(billing_forms::pay_invoice),
         )
         .route("/admin/api-keys", post(admin_forms::create_api_key))
         .route(

@@ -1,0 +1,318 @@
+//! Server functions of the billing pages, shared by both portals: core
+//! decides what the caller may see (an operator: the tenant's; a customer:
+//! its own), so one function serves the admin list and the customer's.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::server::{caller, db, fail, first_page};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub status: String,
+    pub country: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriceRow {
+    pub cycle: String,
+    /// "9.99 USD"
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub sku: String,
+    pub status: String,
+    pub prices: Vec<PriceRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceRow {
+    pub id: String,
+    pub number: String,
+    pub status: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    /// "11.55 USD"
+    pub total: String,
+    pub amount_due: String,
+    pub created_at: String,
+    pub due_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemRow {
+    pub description: String,
+    pub quantity: i64,
+    pub unit_price: String,
+    pub discount: String,
+    pub tax: String,
+    pub total: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceDetail {
+    pub row: InvoiceRow,
+    pub seller: String,
+    pub bill_to: Vec<String>,
+    pub items: Vec<ItemRow>,
+    pub subtotal: String,
+    pub discount: Option<String>,
+    /// "Florida sales tax 7 %" or "Tax".
+    pub tax_label: String,
+    pub tax: String,
+    pub tax_included: bool,
+    pub credit: Option<String>,
+    pub paid_at: Option<String>,
+    pub period: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub customer_id: String,
+    pub product: String,
+    pub kind: String,
+    pub status: String,
+    pub cycle: String,
+    pub price: String,
+    pub starts_at: String,
+    pub renews_at: Option<String>,
+    pub cancel_at_period_end: bool,
+}
+
+#[cfg(feature = "ssr")]
+async fn viewer() -> Result<(mooring_core::Db, mooring_core::billing::Viewer), ServerFnError> {
+    let me = caller()?;
+    let db = db()?;
+    let v = mooring_core::billing::viewer(&db, &me.principal())
+        .await
+        .map_err(fail)?;
+    Ok((db, v))
+}
+
+#[cfg(feature = "ssr")]
+fn money(minor: i64, currency: &str) -> String {
+    format!(
+        "{} {currency}",
+        mooring_core::billing::money::format(minor, currency)
+    )
+}
+
+#[cfg(feature = "ssr")]
+fn invoice_row(i: &mooring_core::billing::invoices::Invoice) -> InvoiceRow {
+    InvoiceRow {
+        id: i.id.clone(),
+        number: i.display_number(),
+        status: i.status.clone(),
+        customer_id: i.customer_id.clone(),
+        customer_name: i.bill_to["name"].as_str().unwrap_or_default().to_string(),
+        total: money(i.total, &i.currency),
+        amount_due: money(i.amount_due, &i.currency),
+        created_at: i.created_at.clone(),
+        due_at: i.due_at.clone(),
+    }
+}
+
+/// Customers (operators), optionally matching `search`.
+#[server(prefix = "/_fn", endpoint = "billing_customers")]
+pub async fn billing_customers(search: Option<String>) -> Result<Vec<CustomerRow>, ServerFnError> {
+    let (db, v) = viewer().await?;
+    v.require_operator("customers are for operators")
+        .map_err(fail)?;
+    let (list, _) =
+        mooring_core::billing::customers::list(&db, &v, search.as_deref(), first_page()?)
+            .await
+            .map_err(fail)?;
+    Ok(list
+        .into_iter()
+        .map(|c| CustomerRow {
+            country: c.address.as_ref().map(|a| a.country.clone()),
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            status: c.status,
+            created_at: c.created_at,
+        })
+        .collect())
+}
+
+/// The catalog (customers: what can be ordered), add-ons included.
+#[server(prefix = "/_fn", endpoint = "billing_products")]
+pub async fn billing_products() -> Result<Vec<ProductRow>, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let (list, _) =
+        mooring_core::billing::products::list(&db, &v, &Default::default(), first_page()?)
+            .await
+            .map_err(fail)?;
+    Ok(list
+        .into_iter()
+        .map(|p| ProductRow {
+            prices: p
+                .prices
+                .iter()
+                .map(|x| PriceRow {
+                    cycle: x.cycle.clone(),
+                    label: money(x.amount, &x.currency),
+                })
+                .collect(),
+            id: p.id,
+            name: p.name,
+            kind: p.kind,
+            sku: p.sku,
+            status: p.status,
+        })
+        .collect())
+}
+
+/// Invoices the caller may see, optionally of one status or customer.
+#[server(prefix = "/_fn", endpoint = "billing_invoices")]
+pub async fn billing_invoices(
+    status: Option<String>,
+    customer: Option<String>,
+) -> Result<Vec<InvoiceRow>, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let (list, _) = mooring_core::billing::invoices::list(
+        &db,
+        &v,
+        customer.as_deref().filter(|c| !c.is_empty()),
+        status.as_deref().filter(|s| !s.is_empty()),
+        first_page()?,
+    )
+    .await
+    .map_err(fail)?;
+    Ok(list.iter().map(invoice_row).collect())
+}
+
+/// One invoice, ready to print.
+#[server(prefix = "/_fn", endpoint = "billing_invoice")]
+pub async fn billing_invoice(id: String) -> Result<InvoiceDetail, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let i = mooring_core::billing::invoices::get(&db, &v, &id)
+        .await
+        .map_err(fail)?;
+    let seller = mooring_core::tenants::name(&db, &i.tenant_id)
+        .await
+        .map_err(fail)?;
+    let b = &i.bill_to;
+    let mut bill_to = vec![b["name"].as_str().unwrap_or_default().to_string()];
+    if let Some(a) = b["address"].as_object() {
+        for k in ["line1", "line2"] {
+            if let Some(v) = a.get(k).and_then(|v| v.as_str()) {
+                bill_to.push(v.to_string());
+            }
+        }
+        let city = [a.get("postalCode"), a.get("city"), a.get("state")]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        bill_to.push(city);
+        if let Some(c) = a.get("country").and_then(|v| v.as_str()) {
+            bill_to.push(c.to_string());
+        }
+    }
+    bill_to.push(b["email"].as_str().unwrap_or_default().to_string());
+    if let Some(t) = b["taxId"].as_str() {
+        bill_to.push(format!("Tax id {t}"));
+    }
+    let c = &i.currency;
+    let rate = mooring_core::billing::money::format_percent(i.tax_rate_ppm);
+    Ok(InvoiceDetail {
+        row: invoice_row(&i),
+        seller,
+        bill_to,
+        items: i
+            .items
+            .iter()
+            .map(|l| ItemRow {
+                description: l.description.clone(),
+                quantity: l.quantity,
+                unit_price: money(l.unit_price, c),
+                discount: money(l.discount, c),
+                tax: money(l.tax, c),
+                total: money(l.total, c),
+            })
+            .collect(),
+        subtotal: money(i.subtotal, c),
+        discount: (i.discount > 0).then(|| money(i.discount, c)),
+        tax_label: match &i.tax_name {
+            Some(n) => format!("{n} {rate} %"),
+            None => "Tax".into(),
+        },
+        tax: money(i.tax, c),
+        tax_included: i.tax_inclusive,
+        credit: (i.credit_applied > 0).then(|| money(i.credit_applied, c)),
+        paid_at: i.paid_at.clone(),
+        period: match (&i.period_start, &i.period_end) {
+            (Some(s), Some(e)) => Some(format!("{} – {}", &s[..10], &e[..10])),
+            _ => None,
+        },
+    })
+}
+
+/// Subscriptions the caller may see.
+#[server(prefix = "/_fn", endpoint = "billing_subscriptions")]
+pub async fn billing_subscriptions(
+    status: Option<String>,
+) -> Result<Vec<SubscriptionRow>, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let f = mooring_core::billing::subscriptions::SubscriptionFilter {
+        status: status.filter(|s| !s.is_empty()),
+        ..Default::default()
+    };
+    let (list, _) = mooring_core::billing::subscriptions::list(&db, &v, &f, first_page()?)
+        .await
+        .map_err(fail)?;
+    Ok(list
+        .into_iter()
+        .map(|s| SubscriptionRow {
+            price: money(s.unit_price * s.quantity, &s.currency),
+            id: s.id,
+            customer_id: s.customer_id,
+            product: s.product_name,
+            kind: s.product_kind,
+            status: s.status,
+            cycle: s.billing_cycle,
+            starts_at: s.starts_at,
+            renews_at: s.renews_at,
+            cancel_at_period_end: s.cancel_at_period_end,
+        })
+        .collect())
+}
+
+/// How this installation takes payment: `(stripe, transfer instructions)`.
+#[server(prefix = "/_fn", endpoint = "billing_payment_mode")]
+pub async fn billing_payment_mode() -> Result<(bool, String), ServerFnError> {
+    caller()?;
+    let ctx = use_context::<crate::server::PortalContext>()
+        .ok_or_else(|| ServerFnError::new("portal context missing"))?;
+    Ok((ctx.stripe, ctx.payment_instructions))
+}
+
+/// One customer (operators).
+#[server(prefix = "/_fn", endpoint = "billing_customer")]
+pub async fn billing_customer(id: String) -> Result<CustomerRow, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let c = mooring_core::billing::customers::get(&db, &v, &id)
+        .await
+        .map_err(fail)?;
+    Ok(CustomerRow {
+        country: c.address.as_ref().map(|a| a.country.clone()),
+        id: c.id,
+        name: c.name,
+        email: c.email,
+        status: c.status,
+        created_at: c.created_at,
+    })
+}

@@ -1,0 +1,424 @@
+//! Admin billing pages: customers, products, invoices, subscriptions. Lists
+//! render on the server; changes are plain forms (post/redirect/get).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::{
+    billing::{
+        billing_customer, billing_customers, billing_invoice, billing_invoices, billing_products,
+        billing_subscriptions, InvoiceDetail, InvoiceRow, SubscriptionRow,
+    },
+    components::layout::FieldError,
+};
+
+pub(crate) fn invoice_badge(status: &str) -> &'static str {
+    match status {
+        "paid" => "badge state-ok",
+        "unpaid" => "badge state-degraded",
+        _ => "badge state-down",
+    }
+}
+
+pub(crate) fn sub_badge(status: &str) -> &'static str {
+    match status {
+        "active" => "badge state-ok",
+        "pending" | "past_due" => "badge state-degraded",
+        _ => "badge state-down",
+    }
+}
+
+pub(crate) fn day(t: &str) -> String {
+    t.get(..10).unwrap_or(t).to_string()
+}
+
+fn load_error(what: &str, e: ServerFnError) -> AnyView {
+    let msg = e.to_string();
+    let msg = msg
+        .trim_start_matches("error running server function: ")
+        .to_string();
+    view! { <p class="error" role="alert">{format!("Could not load {what}: {msg}")}</p> }.into_any()
+}
+
+#[component]
+pub fn AdminCustomers() -> impl IntoView {
+    let q = use_query_map();
+    let search = q.with_untracked(|m| m.get("q")).unwrap_or_default();
+    let shown = search.clone();
+    let list = Resource::new_blocking(move || search.clone(), |s| billing_customers(Some(s)));
+    view! {
+        <Title text="Customers"/>
+        <h1>"Customers"</h1>
+        <form method="get" action="/admin/customers" class="inline search" role="search">
+            <label for="c-q" class="sr-only">"Search customers"</label>
+            <input id="c-q" name="q" type="search" placeholder="Name or email" value=shown/>
+            <button type="submit" class="button">"Search"</button>
+        </form>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="customers-table">"No customers here yet."</p> }.into_any(),
+                    Ok(rows) => view! {
+                        <div class="table-wrap">
+                            <table class="table" data-testid="customers-table">
+                                <thead><tr><th>"Name"</th><th>"Email"</th><th>"Country"</th><th>"Status"</th><th>"Since"</th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|c| view! {
+                                        <tr>
+                                            <td data-label="Name"><a href=format!("/admin/customers/{}", c.id)>{c.name.clone()}</a></td>
+                                            <td data-label="Email">{c.email.clone()}</td>
+                                            <td data-label="Country">{c.country.clone().unwrap_or_else(|| "—".into())}</td>
+                                            <td data-label="Status"><span class=if c.status == "active" { "badge state-ok" } else { "badge state-down" }>{c.status.clone()}</span></td>
+                                            <td data-label="Since">{day(&c.created_at)}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(e) => load_error("the customers", e),
+                }
+            })}
+        </Suspense>
+        <section class="card form-card" aria-labelledby="new-customer">
+            <h2 id="new-customer">"New customer"</h2>
+            <form method="post" action="/admin/customers" class="form grid-form">
+                <div class="field"><label for="c-name">"Name"</label><input id="c-name" name="name" required=true/><FieldError field="name"/></div>
+                <div class="field"><label for="c-email">"Email"</label><input id="c-email" name="email" type="email" required=true/><FieldError field="email"/></div>
+                <div class="field"><label for="c-phone">"Phone"</label><input id="c-phone" name="phone" type="tel"/></div>
+                <div class="field"><label for="c-line1">"Address"</label><input id="c-line1" name="line1" autocomplete="address-line1"/><FieldError field="address.line1"/></div>
+                <div class="field"><label for="c-city">"City"</label><input id="c-city" name="city"/><FieldError field="address.city"/></div>
+                <div class="field"><label for="c-postal">"Postal code"</label><input id="c-postal" name="postalCode"/></div>
+                <div class="field"><label for="c-state">"State or region"</label><input id="c-state" name="state"/></div>
+                <div class="field"><label for="c-country">"Country (2 letters)"</label><input id="c-country" name="country" maxlength="2" placeholder="US"/><FieldError field="address.country"/></div>
+                <div class="field"><label for="c-tax">"Tax id"</label><input id="c-tax" name="taxId"/></div>
+                <button type="submit" class="button primary">"Add the customer"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminCustomer() -> impl IntoView {
+    let id = use_params_map()
+        .with_untracked(|p| p.get("id"))
+        .unwrap_or_default();
+    let (a, b) = (id.clone(), id.clone());
+    let customer = Resource::new_blocking(move || a.clone(), billing_customer);
+    let invoices = Resource::new_blocking(move || b.clone(), |c| billing_invoices(None, Some(c)));
+    view! {
+        <Title text="Customer"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match (customer.await, invoices.await) {
+                    (Ok(c), Ok(inv)) => view! {
+                        <h1>{c.name.clone()}</h1>
+                        <p class="muted">{format!("{} · {} · customer since {}", c.email, c.status, day(&c.created_at))}</p>
+                        <h2>"Invoices"</h2>
+                        <InvoicesTable rows=inv base="/admin/invoices"/>
+                        <section class="card form-card" aria-labelledby="login">
+                            <h2 id="login">"Portal login"</h2>
+                            <p class="muted">{format!("Lets {} sign in at /login to order, pay and see their services.", c.email)}</p>
+                            <form method="post" action=format!("/admin/customers/{}/login", c.id) class="form">
+                                <div class="field"><label for="l-pw">"Password"</label><input id="l-pw" name="password" type="password" autocomplete="new-password" minlength="12" required=true/><FieldError field="password"/></div>
+                                <button type="submit" class="button">"Create the login"</button>
+                            </form>
+                        </section>
+                    }.into_any(),
+                    (Err(e), _) | (_, Err(e)) => load_error("this customer", e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn AdminProducts() -> impl IntoView {
+    let list = Resource::new_blocking(|| (), |_| billing_products());
+    let kinds = [
+        "cloudpod",
+        "wordpress",
+        "container",
+        "app",
+        "domain",
+        "email",
+        "backup",
+        "addon",
+    ];
+    view! {
+        <Title text="Products"/>
+        <h1>"Products"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="products-table">"No products yet: add the first below."</p> }.into_any(),
+                    Ok(rows) => view! {
+                        <div class="table-wrap">
+                            <table class="table" data-testid="products-table">
+                                <thead><tr><th>"Product"</th><th>"Type"</th><th>"SKU"</th><th>"Prices"</th><th>"Status"</th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|p| view! {
+                                        <tr>
+                                            <td data-label="Product">{p.name.clone()}</td>
+                                            <td data-label="Type">{p.kind.clone()}</td>
+                                            <td data-label="SKU"><code>{p.sku.clone()}</code></td>
+                                            <td data-label="Prices">{p.prices.iter().map(|x| format!("{} {}", x.label, x.cycle)).collect::<Vec<_>>().join(" · ")}</td>
+                                            <td data-label="Status"><span class=if p.status == "active" { "badge state-ok" } else { "badge state-down" }>{p.status.clone()}</span></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(e) => load_error("the products", e),
+                }
+            })}
+        </Suspense>
+        <section class="card form-card" aria-labelledby="new-product">
+            <h2 id="new-product">"New product"</h2>
+            <form method="post" action="/admin/products" class="form grid-form">
+                <div class="field"><label for="p-name">"Name"</label><input id="p-name" name="name" required=true/><FieldError field="name"/></div>
+                <div class="field">
+                    <label for="p-type">"Type"</label>
+                    <select id="p-type" name="type">{kinds.into_iter().map(|k| view! { <option value=k>{k}</option> }).collect_view()}</select>
+                </div>
+                <div class="field"><label for="p-sku">"SKU"</label><input id="p-sku" name="sku" required=true/><FieldError field="sku"/></div>
+                <div class="field"><label for="p-cur">"Currency"</label><input id="p-cur" name="currency" value="USD" maxlength="3" required=true/><FieldError field="billingCycles[0].currency"/></div>
+                <div class="field"><label for="p-monthly">"Monthly price"</label><input id="p-monthly" name="monthly" inputmode="decimal" placeholder="9.99"/><FieldError field="billingCycles[0].price"/></div>
+                <div class="field"><label for="p-yearly">"Yearly price"</label><input id="p-yearly" name="yearly" inputmode="decimal" placeholder="99.00"/></div>
+                <div class="field"><label for="p-once">"One-time price"</label><input id="p-once" name="one_time" inputmode="decimal"/></div>
+                <FieldError field="billingCycles"/>
+                <button type="submit" class="button primary">"Add the product"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+pub fn InvoicesTable(rows: Vec<InvoiceRow>, base: &'static str) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="muted" data-testid="invoices-table">"No invoices."</p> }
+            .into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="invoices-table">
+                <thead><tr><th>"Invoice"</th><th>"Customer"</th><th>"Total"</th><th>"Due"</th><th>"Status"</th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|i| view! {
+                        <tr data-invoice=i.id.clone()>
+                            <td data-label="Invoice"><a href=format!("{base}/{}", i.id)>{i.number.clone()}</a></td>
+                            <td data-label="Customer">{i.customer_name.clone()}</td>
+                            <td data-label="Total">{i.total.clone()}</td>
+                            <td data-label="Due">{day(&i.due_at)}</td>
+                            <td data-label="Status"><span class=invoice_badge(&i.status)>{i.status.clone()}</span></td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn AdminInvoices() -> impl IntoView {
+    let q = use_query_map();
+    let status = q.with_untracked(|m| m.get("status")).unwrap_or_default();
+    let shown = status.clone();
+    let list = Resource::new_blocking(move || status.clone(), |s| billing_invoices(Some(s), None));
+    let filters = [
+        ("", "All"),
+        ("unpaid", "Unpaid"),
+        ("paid", "Paid"),
+        ("cancelled", "Cancelled"),
+        ("refunded", "Refunded"),
+    ];
+    view! {
+        <Title text="Invoices"/>
+        <h1>"Invoices"</h1>
+        <nav class="filters" aria-label="Filter invoices">
+            {filters.into_iter().map(|(v, label)| {
+                let href = if v.is_empty() { "/admin/invoices".to_string() } else { format!("/admin/invoices?status={v}") };
+                let current = (shown == v).then_some("page");
+                view! { <a href=href class="filter" aria-current=current>{label}</a> }
+            }).collect_view()}
+        </nav>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) => view! { <InvoicesTable rows base="/admin/invoices"/> }.into_any(),
+                    Err(e) => load_error("the invoices", e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The invoice as a document: print-ready (the print stylesheet hides the
+/// navigation and actions).
+#[component]
+pub fn InvoiceDocument(inv: InvoiceDetail) -> impl IntoView {
+    let r = inv.row.clone();
+    view! {
+        <article class="invoice card" data-testid="invoice">
+            <header class="invoice-head">
+                <div>
+                    <p class="muted">"Invoice"</p>
+                    <h1 data-testid="invoice-number">{r.number.clone()}</h1>
+                    <p><span class=invoice_badge(&r.status) data-testid="invoice-status">{r.status.clone()}</span></p>
+                </div>
+                <div class="invoice-meta">
+                    <p><strong>{inv.seller.clone()}</strong></p>
+                    <p>{format!("Issued {}", day(&r.created_at))}</p>
+                    <p>{format!("Due {}", day(&r.due_at))}</p>
+                    {inv.paid_at.clone().map(|p| view! { <p>{format!("Paid {}", day(&p))}</p> })}
+                    {inv.period.clone().map(|p| view! { <p>{format!("Period {p}")}</p> })}
+                </div>
+            </header>
+            <section class="bill-to">
+                <h2>"Bill to"</h2>
+                {inv.bill_to.iter().filter(|l| !l.trim().is_empty()).map(|l| view! { <div>{l.clone()}</div> }).collect_view()}
+            </section>
+            <div class="table-wrap">
+                <table class="table invoice-lines">
+                    <thead><tr><th>"Description"</th><th class="num">"Qty"</th><th class="num">"Unit"</th><th class="num">"Discount"</th><th class="num">"Tax"</th><th class="num">"Total"</th></tr></thead>
+                    <tbody>
+                        {inv.items.iter().map(|l| view! {
+                            <tr>
+                                <td data-label="Description">{l.description.clone()}</td>
+                                <td data-label="Qty" class="num">{l.quantity}</td>
+                                <td data-label="Unit" class="num">{l.unit_price.clone()}</td>
+                                <td data-label="Discount" class="num">{l.discount.clone()}</td>
+                                <td data-label="Tax" class="num">{l.tax.clone()}</td>
+                                <td data-label="Total" class="num">{l.total.clone()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            <table class="table kv totals">
+                <tbody>
+                    <tr><th scope="row">"Subtotal"</th><td class="num">{inv.subtotal.clone()}</td></tr>
+                    {inv.discount.clone().map(|d| view! { <tr><th scope="row">"Discount"</th><td class="num">{format!("−{d}")}</td></tr> })}
+                    <tr><th scope="row">{if inv.tax_included { format!("{} (included)", inv.tax_label) } else { inv.tax_label.clone() }}</th><td class="num">{inv.tax.clone()}</td></tr>
+                    <tr class="grand"><th scope="row">"Total"</th><td class="num" data-testid="invoice-total">{r.total.clone()}</td></tr>
+                    {inv.credit.clone().map(|c| view! { <tr><th scope="row">"Credit applied"</th><td class="num">{format!("−{c}")}</td></tr> })}
+                    <tr><th scope="row">"Amount due"</th><td class="num" data-testid="invoice-due">{if r.status == "unpaid" { r.amount_due.clone() } else { "—".into() }}</td></tr>
+                </tbody>
+            </table>
+        </article>
+    }
+}
+
+#[component]
+pub fn AdminInvoice() -> impl IntoView {
+    let id = use_params_map()
+        .with_untracked(|p| p.get("id"))
+        .unwrap_or_default();
+    let inv = Resource::new_blocking(move || id.clone(), billing_invoice);
+    view! {
+        <Title text="Invoice"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match inv.await {
+                    Ok(inv) => {
+                        let (id, status) = (inv.row.id.clone(), inv.row.status.clone());
+                        view! {
+                            <div class="actions-row no-print">
+                                {(status == "unpaid").then(|| view! {
+                                    <form method="post" action=format!("/admin/invoices/{id}/paid") class="inline">
+                                        <button type="submit" class="button primary">"Mark paid"</button>
+                                    </form>
+                                    <form method="post" action=format!("/admin/invoices/{id}/cancelled") class="inline">
+                                        <button type="submit" class="button danger">"Cancel invoice"</button>
+                                    </form>
+                                })}
+                                {(status == "paid").then(|| view! {
+                                    <form method="post" action=format!("/admin/invoices/{id}/refunded") class="inline">
+                                        <button type="submit" class="button danger">"Record refund"</button>
+                                    </form>
+                                })}
+                                <a class="button" href=format!("/admin/customers/{}", inv.row.customer_id)>"Customer"</a>
+                            </div>
+                            <InvoiceDocument inv/>
+                        }.into_any()
+                    }
+                    Err(e) => load_error("this invoice", e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn SubscriptionsTable(rows: Vec<SubscriptionRow>, cancel_base: &'static str) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="muted" data-testid="subscriptions-table">"No subscriptions."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="subscriptions-table">
+                <thead><tr><th>"Service"</th><th>"Price"</th><th>"Status"</th><th>"Renews"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|s| {
+                        let live = matches!(s.status.as_str(), "active" | "past_due" | "suspended" | "pending");
+                        view! {
+                            <tr data-subscription=s.id.clone()>
+                                <td data-label="Service">{s.product.clone()}<span class="muted">{format!(" · {}", s.kind)}</span></td>
+                                <td data-label="Price">{format!("{} {}", s.price, s.cycle.replace('_', "-"))}</td>
+                                <td data-label="Status"><span class=sub_badge(&s.status)>{s.status.clone()}</span>
+                                    {s.cancel_at_period_end.then_some(" · ends at period end")}</td>
+                                <td data-label="Renews">{s.renews_at.as_deref().map(day).unwrap_or_else(|| "—".into())}</td>
+                                <td class="actions">
+                                    {(live && !s.cancel_at_period_end).then(|| view! {
+                                        <form method="post" action=format!("{cancel_base}/{}/cancel", s.id) class="inline">
+                                            <button type="submit" class="button small">"Cancel at period end"</button>
+                                        </form>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn AdminSubscriptions() -> impl IntoView {
+    let q = use_query_map();
+    let status = q.with_untracked(|m| m.get("status")).unwrap_or_default();
+    let shown = status.clone();
+    let list = Resource::new_blocking(move || status.clone(), |s| billing_subscriptions(Some(s)));
+    let filters = [
+        ("", "All"),
+        ("active", "Active"),
+        ("past_due", "Past due"),
+        ("suspended", "Suspended"),
+        ("pending", "Pending"),
+        ("cancelled", "Cancelled"),
+    ];
+    view! {
+        <Title text="Subscriptions"/>
+        <h1>"Subscriptions"</h1>
+        <nav class="filters" aria-label="Filter subscriptions">
+            {filters.into_iter().map(|(v, label)| {
+                let href = if v.is_empty() { "/admin/subscriptions".to_string() } else { format!("/admin/subscriptions?status={v}") };
+                let current = (shown == v).then_some("page");
+                view! { <a href=href class="filter" aria-current=current>{label}</a> }
+            }).collect_view()}
+        </nav>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) => view! { <SubscriptionsTable rows cancel_base="/admin/subscriptions"/> }.into_any(),
+                    Err(e) => load_error("the subscriptions", e),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,82 @@
+// Selling a service end to end in the browser: the operator adds a product and a
+// customer with a portal login; the customer orders, sees how to pay; the operator
+// marks the invoice paid; the customer's service is active and can be cancelled.
+import { expect, test } from "@playwright/test";
+import { signIn } from "./helpers";
+
+test("order, pay by transfer, activate, cancel", async ({ browser, page }, info) => {
+  const tag = `${info.project.name}-${Date.now()}`;
+  const sku = `POD-${tag}`.toUpperCase();
+  const email = `buyer-${tag}@example.com`;
+  const password = "customer portal password";
+
+  // Operator: a product and a customer with a login.
+  await signIn(page, "/admin/products");
+  await page.getByLabel("Name", { exact: true }).fill(`CloudPod ${tag}`);
+  await page.getByLabel("SKU").fill(sku);
+  await page.getByLabel("Monthly price").fill("9.99");
+  await page.getByLabel("Yearly price").fill("99");
+  await page.getByRole("button", { name: "Add the product" }).click();
+  await expect(page.getByTestId("flash")).toContainText(`Added CloudPod ${tag}.`);
+  await expect(page.getByTestId("products-table")).toContainText(sku);
+
+  // A bad price is refused next to its field, nothing is added.
+  await page.getByLabel("Name", { exact: true }).fill("Broken");
+  await page.getByLabel("SKU").fill(`${sku}-X`);
+  await page.getByLabel("Monthly price").fill("9.999");
+  await page.getByRole("button", { name: "Add the product" }).click();
+  await expect(page.getByTestId("flash")).toContainText("decimals");
+  await expect(page.getByTestId("products-table")).not.toContainText(`${sku}-X`);
+
+  await page.goto("/admin/customers");
+  await page.getByLabel("Name", { exact: true }).fill(`Buyer ${tag}`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Address").fill("1 Harbour Road");
+  await page.getByLabel("City").fill("Lisbon");
+  await page.getByLabel("Country (2 letters)").fill("PT");
+  await page.getByRole("button", { name: "Add the customer" }).click();
+  await expect(page).toHaveURL(/\/admin\/customers\/[0-9a-f-]{36}$/);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Create the login" }).click();
+  await expect(page.getByTestId("flash")).toContainText("The customer can sign in now.");
+
+  // Customer: order it.
+  const customerContext = await browser.newContext({ ...info.project.use });
+  const buyer = await customerContext.newPage();
+  await buyer.goto("/login?next=%2Fportal%2Forder");
+  await buyer.getByLabel("Email").fill(email);
+  await buyer.getByLabel("Password").fill(password);
+  await buyer.getByRole("button", { name: "Sign in" }).click();
+  await expect(buyer).toHaveURL(/\/portal\/order$/);
+  const plan = buyer.locator(`[data-plan="${sku}"]`);
+  await plan.getByLabel(/99\.00 USD yearly/).check();
+  await plan.getByRole("button", { name: /^Order/ }).click();
+  await expect(buyer).toHaveURL(/\/portal\/invoices\/[0-9a-f-]{36}$/);
+  await expect(buyer.getByTestId("flash")).toContainText("Pay 99.00 USD");
+  await expect(buyer.getByTestId("invoice-status")).toHaveText("unpaid");
+  await expect(buyer.getByTestId("invoice-total")).toHaveText("99.00 USD");
+  await expect(buyer.getByTestId("payment-instructions")).toContainText("bank transfer");
+  const invoiceUrl = buyer.url();
+  const invoiceId = invoiceUrl.split("/").pop()!;
+
+  // Operator: the money arrived.
+  await page.goto(`/admin/invoices/${invoiceId}`);
+  await expect(page.getByTestId("invoice")).toContainText(`Buyer ${tag}`);
+  await expect(page.getByTestId("invoice")).toContainText("Lisbon");
+  await page.getByRole("button", { name: "Mark paid" }).click();
+  await expect(page.getByTestId("flash")).toContainText("is paid now.");
+  await expect(page.getByTestId("invoice-status")).toHaveText("paid");
+  await expect(page.getByRole("button", { name: "Mark paid" })).toHaveCount(0);
+
+  // Customer: the service is active; cancel it at the end of the period.
+  await buyer.goto("/portal/services");
+  const row = buyer.getByTestId("subscriptions-table").locator("tr", { hasText: `CloudPod ${tag}` });
+  await expect(row).toContainText("active");
+  await row.getByRole("button", { name: "Cancel at period end" }).click();
+  await expect(buyer.getByTestId("flash")).toContainText(`CloudPod ${tag} ends on`);
+  await expect(row).toContainText("ends at period end");
+  // Customers never reach the operator pages.
+  await buyer.goto("/admin/invoices");
+  await expect(buyer).toHaveURL(/\/portal$/);
+  await customerContext.close();
+});

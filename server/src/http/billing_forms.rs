@@ -1,0 +1,339 @@
+//! The billing forms of both portals (post/redirect/get): core authorizes;
+//! errors come back next to their field.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    response::{IntoResponse, Redirect, Response},
+};
+use mooring_core::{
+    billing::{
+        self,
+        customers::{self, Address, CustomerInput},
+        invoices,
+        orders::{self, AddonInput, ItemInput, OrderInput},
+        payments,
+        products::{self, PriceInput, ProductInput},
+        subscriptions,
+    },
+    CoreError,
+};
+use secrecy::SecretString;
+use tower_sessions::Session;
+
+use super::admin_forms::{back, back_field, field, form, say, PortalCaller};
+use crate::state::AppState;
+
+/// The field a core error names, for showing it next to that field.
+fn error_field(e: &CoreError) -> Option<String> {
+    match e {
+        CoreError::Field { field, .. } => Some(field.clone()),
+        _ => None,
+    }
+}
+
+async fn back_err(session: &Session, to: &str, e: CoreError) -> Response {
+    let f = error_field(&e);
+    back_field(session, to, Err(say(e)), None, f.as_deref()).await
+}
+
+fn opt(f: &[(String, String)], name: &str) -> Option<String> {
+    let v = field(f, name);
+    (!v.trim().is_empty()).then(|| v.trim().to_string())
+}
+
+/// `POST /admin/customers`.
+pub async fn create_customer(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let address = opt(&f, "line1").map(|line1| Address {
+        line1,
+        line2: None,
+        city: field(&f, "city").trim().into(),
+        state: opt(&f, "state"),
+        postal_code: opt(&f, "postalCode"),
+        country: field(&f, "country").trim().to_uppercase(),
+    });
+    let input = CustomerInput {
+        name: Some(field(&f, "name")),
+        email: Some(field(&f, "email")),
+        phone: Some(opt(&f, "phone")),
+        address: Some(address),
+        tax_id: Some(opt(&f, "taxId")),
+        status: None,
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        customers::create(&state.db, &v, &p.user_id, input).await
+    }
+    .await;
+    match result {
+        Ok(c) => {
+            back(
+                &session,
+                &format!("/admin/customers/{}", c.id),
+                Ok(format!("Added {}.", c.name)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, "/admin/customers", e).await,
+    }
+}
+
+/// `POST /admin/customers/{id}/login`.
+pub async fn customer_login(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let to = format!("/admin/customers/{id}");
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        customers::create_login(
+            &state.db,
+            &v,
+            &p.user_id,
+            &id,
+            SecretString::from(field(&f, "password")),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            back(
+                &session,
+                &to,
+                Ok("The customer can sign in now.".into()),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
+
+/// `POST /admin/products`: one price per filled-in cycle.
+pub async fn create_product(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let currency = field(&f, "currency").trim().to_uppercase();
+    let mut prices = Vec::new();
+    for cycle in ["monthly", "yearly", "one_time"] {
+        if let Some(v) = opt(&f, cycle) {
+            match v.parse::<serde_json::Number>() {
+                Ok(n) => prices.push(PriceInput {
+                    cycle: cycle.into(),
+                    price: n,
+                    currency: currency.clone(),
+                }),
+                Err(_) => {
+                    return back_field(
+                        &session,
+                        "/admin/products",
+                        Err(format!("{v} is not a price (write 9.99).")),
+                        None,
+                        Some("billingCycles[0].price"),
+                    )
+                    .await
+                }
+            }
+        }
+    }
+    let input = ProductInput {
+        name: Some(field(&f, "name")),
+        kind: Some(field(&f, "type")),
+        sku: Some(field(&f, "sku")),
+        billing_cycles: Some(prices),
+        metadata: None,
+        status: None,
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        products::create(&state.db, &v, &p.user_id, input).await
+    }
+    .await;
+    match result {
+        Ok(prod) => {
+            back(
+                &session,
+                "/admin/products",
+                Ok(format!("Added {}.", prod.name)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, "/admin/products", e).await,
+    }
+}
+
+/// `POST /admin/invoices/{id}/{paid|cancelled|refunded}`.
+pub async fn invoice_status(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path((id, status)): Path<(String, String)>,
+) -> Response {
+    let to = format!("/admin/invoices/{id}");
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        invoices::set_status(&state.db, &v, &p.user_id, &id, &status).await
+    }
+    .await;
+    match result {
+        Ok(inv) => {
+            back(
+                &session,
+                &to,
+                Ok(format!("{} is {} now.", inv.display_number(), inv.status)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
+
+/// `POST /{admin|portal}/subscriptions/{id}/cancel`: at the end of the period.
+pub async fn cancel_subscription(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let to = if p.is_operator() {
+        "/admin/subscriptions"
+    } else {
+        "/portal/services"
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        subscriptions::cancel(&state.db, &v, &p.user_id, &id, true).await
+    }
+    .await;
+    match result {
+        Ok(s) => {
+            let msg = match &s.renews_at {
+                Some(r) if s.cancel_at_period_end => {
+                    format!("{} ends on {}.", s.product_name, &r[..10])
+                }
+                _ => format!("{} is cancelled.", s.product_name),
+            };
+            back(&session, to, Ok(msg), None).await
+        }
+        Err(e) => back_err(&session, to, e).await,
+    }
+}
+
+/// `POST /portal/orders`: one product, its chosen add-ons, a coupon.
+pub async fn place_order(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let addons = f
+        .iter()
+        .filter(|(k, _)| k == "addon")
+        .map(|(_, v)| AddonInput {
+            product_id: v.clone(),
+            quantity: None,
+        })
+        .collect();
+    let input = OrderInput {
+        customer_id: None,
+        items: vec![ItemInput {
+            product_id: field(&f, "productId"),
+            billing_cycle: field(&f, "billingCycle"),
+            quantity: None,
+            addons,
+        }],
+        coupon_code: opt(&f, "couponCode"),
+        currency: None,
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        orders::create(&state.db, &v, &p.user_id, input).await
+    }
+    .await;
+    match result {
+        Ok((_, inv)) => {
+            let msg = if inv.status == "paid" {
+                format!(
+                    "Ordered. {} is paid; your service is being set up.",
+                    inv.display_number()
+                )
+            } else {
+                format!(
+                    "Ordered. Pay {} {} to start your service.",
+                    billing::money::format(inv.amount_due, &inv.currency),
+                    inv.currency
+                )
+            };
+            back(
+                &session,
+                &format!("/portal/invoices/{}", inv.id),
+                Ok(msg),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, "/portal/order", e).await,
+    }
+}
+
+/// `POST /portal/invoices/{id}/pay`: off to Stripe's checkout page.
+pub async fn pay_invoice(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let to = format!("/portal/invoices/{id}");
+    let base = state
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", state.config.bind));
+    let base = base.trim_end_matches('/').to_string();
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        payments::create_session(
+            &state.db,
+            &v,
+            &id,
+            &format!("{base}{to}?paid=1"),
+            &format!("{base}{to}"),
+            &base,
+            state.config.stripe().as_ref(),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(s) if s.provider == "stripe" => Redirect::to(&s.checkout_url).into_response(),
+        Ok(_) => {
+            back(
+                &session,
+                &to,
+                Ok("Pay by bank transfer as shown below.".into()),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
