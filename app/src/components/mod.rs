@@ -1,5 +1,6 @@
 //! Building blocks shared by the pages.
 
+pub mod common;
 pub mod format;
 pub mod islands;
 pub mod layout;

@@ -1,6 +1,8 @@
 //! `/admin/audit`: the append-only audit trail, newest first.
 
 use leptos::prelude::*;
+
+use crate::components::common::FilterNav;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -27,13 +29,7 @@ pub fn AdminAudit() -> impl IntoView {
         <Title text="Audit log"/>
         <h1>"Audit log"</h1>
         <p class="muted">"Every change by anyone. Each event carries the hash of the one before it: " <code>"mooring audit verify"</code> " finds any edited or deleted event."</p>
-        <nav class="filters" aria-label="Filter events">
-            {filters.into_iter().map(|(v, label)| {
-                let href = if v.is_empty() { "/admin/audit".to_string() } else { format!("/admin/audit?type={v}") };
-                let current = (shown == v).then_some("page");
-                view! { <a href=href class="filter" aria-current=current>{label}</a> }
-            }).collect_view()}
-        </nav>
+        <FilterNav base="/admin/audit" param="type" label="Filter events" filters=filters.to_vec() current=shown.clone()/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match events.await {

@@ -2,6 +2,8 @@
 //! render on the server; changes are plain forms (post/redirect/get).
 
 use leptos::prelude::*;
+
+use crate::components::common::{load_error, FilterNav};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -31,14 +33,6 @@ pub(crate) fn sub_badge(status: &str) -> &'static str {
 
 pub(crate) fn day(t: &str) -> String {
     t.get(..10).unwrap_or(t).to_string()
-}
-
-fn load_error(what: &str, e: ServerFnError) -> AnyView {
-    let msg = e.to_string();
-    let msg = msg
-        .trim_start_matches("error running server function: ")
-        .to_string();
-    view! { <p class="error" role="alert">{format!("Could not load {what}: {msg}")}</p> }.into_any()
 }
 
 #[component]
@@ -238,13 +232,7 @@ pub fn AdminInvoices() -> impl IntoView {
     view! {
         <Title text="Invoices"/>
         <h1>"Invoices"</h1>
-        <nav class="filters" aria-label="Filter invoices">
-            {filters.into_iter().map(|(v, label)| {
-                let href = if v.is_empty() { "/admin/invoices".to_string() } else { format!("/admin/invoices?status={v}") };
-                let current = (shown == v).then_some("page");
-                view! { <a href=href class="filter" aria-current=current>{label}</a> }
-            }).collect_view()}
-        </nav>
+        <FilterNav base="/admin/invoices" param="status" label="Filter invoices" filters=filters.to_vec() current=shown.clone()/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
@@ -405,13 +393,7 @@ pub fn AdminSubscriptions() -> impl IntoView {
     view! {
         <Title text="Subscriptions"/>
         <h1>"Subscriptions"</h1>
-        <nav class="filters" aria-label="Filter subscriptions">
-            {filters.into_iter().map(|(v, label)| {
-                let href = if v.is_empty() { "/admin/subscriptions".to_string() } else { format!("/admin/subscriptions?status={v}") };
-                let current = (shown == v).then_some("page");
-                view! { <a href=href class="filter" aria-current=current>{label}</a> }
-            }).collect_view()}
-        </nav>
+        <FilterNav base="/admin/subscriptions" param="status" label="Filter subscriptions" filters=filters.to_vec() current=shown.clone()/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::layout::FieldError;
+use crate::components::{common::load_error, layout::FieldError};
 use crate::server::{
     admin_api_keys, admin_tenants, admin_users, my_tokens, CredentialRow, TenantRow, UserRow,
 };
@@ -22,16 +22,6 @@ fn short_time(t: &str) -> String {
     t.get(..16)
         .map(|s| s.replace('T', " "))
         .unwrap_or_else(|| t.to_string())
-}
-
-/// The list's failure, said plainly.
-fn load_error(e: ServerFnError) -> AnyView {
-    let msg = e.to_string();
-    let msg = msg
-        .trim_start_matches("error running server function: ")
-        .to_string();
-    view! { <p class="error" role="alert">{format!("Could not load this list: {msg}")}</p> }
-        .into_any()
 }
 
 #[component]
@@ -86,7 +76,7 @@ pub fn AdminUsers() -> impl IntoView {
             {move || Suspend::new(async move {
                 match users.await {
                     Ok(list) => view! { <UsersTable users=list/> }.into_any(),
-                    Err(e) => load_error(e),
+                    Err(e) => load_error("this list", e),
                 }
             })}
         </Suspense>
@@ -155,7 +145,7 @@ pub fn AdminApiKeys() -> impl IntoView {
             {move || Suspend::new(async move {
                 match keys.await {
                     Ok(rows) => view! { <CredentialsTable rows revoke_base="/admin/api-keys" testid="api-keys-table"/> }.into_any(),
-                    Err(e) => load_error(e),
+                    Err(e) => load_error("this list", e),
                 }
             })}
         </Suspense>
@@ -180,7 +170,7 @@ pub fn AdminTokens() -> impl IntoView {
             {move || Suspend::new(async move {
                 match tokens.await {
                     Ok(rows) => view! { <CredentialsTable rows revoke_base="/admin/tokens" testid="tokens-table"/> }.into_any(),
-                    Err(e) => load_error(e),
+                    Err(e) => load_error("this list", e),
                 }
             })}
         </Suspense>
@@ -251,7 +241,7 @@ pub fn AdminTenants() -> impl IntoView {
             {move || Suspend::new(async move {
                 match tenants.await {
                     Ok(rows) => view! { <TenantsTable rows/> }.into_any(),
-                    Err(e) => load_error(e),
+                    Err(e) => load_error("this list", e),
                 }
             })}
         </Suspense>

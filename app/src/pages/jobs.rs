@@ -1,6 +1,8 @@
 //! Admin pages for the job queue: the list, and one job with its progress and log.
 
 use leptos::prelude::*;
+
+use crate::components::common::FilterNav;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -31,13 +33,7 @@ pub fn AdminJobs() -> impl IntoView {
     view! {
         <Title text="Jobs"/>
         <h1>"Jobs"</h1>
-        <nav class="filters" aria-label="Filter jobs">
-            {filters.into_iter().map(|(v, label)| {
-                let href = if v.is_empty() { "/admin/jobs".to_string() } else { format!("/admin/jobs?status={v}") };
-                let current = (shown == v).then_some("page");
-                view! { <a href=href class="filter" aria-current=current>{label}</a> }
-            }).collect_view()}
-        </nav>
+        <FilterNav base="/admin/jobs" param="status" label="Filter jobs" filters=filters.to_vec() current=shown.clone()/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 let status = shown_for_live.clone();

@@ -1,6 +1,8 @@
 //! `/portal`: the customer portal: services, ordering, invoices, paying.
 
 use leptos::prelude::*;
+
+use crate::components::common::load_error;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -12,14 +14,6 @@ use crate::{
     components::layout::FieldError,
     pages::billing_admin::{InvoiceDocument, InvoicesTable, SubscriptionsTable},
 };
-
-fn load_error(what: &str, e: ServerFnError) -> AnyView {
-    let msg = e.to_string();
-    let msg = msg
-        .trim_start_matches("error running server function: ")
-        .to_string();
-    view! { <p class="error" role="alert">{format!("Could not load {what}: {msg}")}</p> }.into_any()
-}
 
 #[component]
 pub fn PortalOverview() -> impl IntoView {

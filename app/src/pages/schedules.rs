@@ -2,6 +2,8 @@
 //! the scheduler and the nodes reported).
 
 use leptos::prelude::*;
+
+use crate::components::common::FilterNav;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -118,13 +120,7 @@ pub fn AdminEvents() -> impl IntoView {
         <Title text="Events"/>
         <h1>"Events"</h1>
         <p class="muted">"What the job queue, the scheduler and the nodes reported, newest first."</p>
-        <nav class="filters" aria-label="Filter events">
-            {filters.into_iter().map(|(v, label)| {
-                let href = if v.is_empty() { "/admin/events".to_string() } else { format!("/admin/events?level={v}") };
-                let current = (shown == v).then_some("page");
-                view! { <a href=href class="filter" aria-current=current>{label}</a> }
-            }).collect_view()}
-        </nav>
+        <FilterNav base="/admin/events" param="level" label="Filter events" filters=filters.to_vec() current=shown.clone()/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match events.await {

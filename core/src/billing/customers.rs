@@ -94,6 +94,16 @@ fn row_to_customer(r: &sqlx::any::AnyRow) -> CoreResult<Customer> {
     })
 }
 
+/// A write refused by the unique (tenant, email) index is a conflict.
+fn email_free<T>(res: Result<T, sqlx::Error>, email: &str) -> CoreResult<T> {
+    match res {
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(CoreError::Conflict(
+            format!("a customer with the email {email} exists"),
+        )),
+        other => Ok(other?),
+    }
+}
+
 fn check_address(a: &Address) -> CoreResult<()> {
     if a.line1.trim().is_empty() {
         return Err(field_error("address.line1", "is required"));
@@ -232,16 +242,7 @@ pub async fn create(
     .bind(&now)
     .execute(db.pool())
     .await;
-    match res {
-        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-            return Err(CoreError::Conflict(format!(
-                "a customer with the email {email} exists"
-            )))
-        }
-        other => {
-            other?;
-        }
-    }
+    email_free(res, &email)?;
     audit::record(
         db,
         audit::NewEvent::new("customer.created")
@@ -308,16 +309,7 @@ pub async fn update(
     .bind(v.tenant())
     .execute(db.pool())
     .await;
-    match res {
-        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-            return Err(CoreError::Conflict(format!(
-                "a customer with the email {email} exists"
-            )))
-        }
-        other => {
-            other?;
-        }
-    }
+    email_free(res, &email)?;
     let mut changed = Vec::new();
     for (f, set) in [
         ("name", input.name.is_some()),

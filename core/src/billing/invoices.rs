@@ -320,18 +320,16 @@ pub(crate) async fn insert(conn: &mut AnyConnection, n: NewInvoice<'_>) -> CoreR
         .await?;
     }
     if p.credit_applied > 0 {
-        sqlx::query(
-            "INSERT INTO credit_entries (id, tenant_id, customer_id, currency, amount, reason, invoice_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'applied to an invoice', $6, $7)",
+        add_credit(
+            &mut *conn,
+            n.tenant,
+            &c.id,
+            n.currency,
+            -p.credit_applied,
+            "applied to an invoice",
+            &id,
+            &now,
         )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(n.tenant)
-        .bind(&c.id)
-        .bind(n.currency)
-        .bind(-p.credit_applied)
-        .bind(&id)
-        .bind(&now)
-        .execute(&mut *conn)
         .await?;
     }
     Ok(id)
@@ -351,6 +349,60 @@ pub async fn credit_balance(
     .fetch_one(&mut *conn)
     .await?;
     Ok(n.unwrap_or(0).max(0))
+}
+
+/// Add a credit entry (positive: credit given; negative: credit spent).
+#[allow(clippy::too_many_arguments)]
+async fn add_credit(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    customer: &str,
+    currency: &str,
+    amount: i64,
+    reason: &str,
+    invoice: &str,
+    now: &str,
+) -> CoreResult<()> {
+    sqlx::query(
+        "INSERT INTO credit_entries (id, tenant_id, customer_id, currency, amount, reason, invoice_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(tenant)
+    .bind(customer)
+    .bind(currency)
+    .bind(amount)
+    .bind(reason)
+    .bind(invoice)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An invoice with nothing left to pay (coupon or credit covered it) is
+/// paid at once, with its effects.
+pub(crate) async fn settle_if_nothing_due(
+    db: &Db,
+    conn: &mut AnyConnection,
+    invoice_id: &str,
+    amount_due: i64,
+) -> CoreResult<()> {
+    if amount_due == 0 {
+        let reference = format!("credit-{invoice_id}");
+        apply_payment(
+            db,
+            conn,
+            invoice_id,
+            Payment {
+                provider: "credit",
+                reference: &reference,
+                amount: 0,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// How a payment arrived.
@@ -399,18 +451,16 @@ pub(crate) async fn apply_payment(
     .await?;
     if paid.rows_affected() == 0 {
         // Paid twice (another provider, or after a cancel): keep the money as credit.
-        sqlx::query(
-            "INSERT INTO credit_entries (id, tenant_id, customer_id, currency, amount, reason, invoice_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'payment for an invoice that was not open', $6, $7)",
+        add_credit(
+            &mut *conn,
+            &inv.tenant_id,
+            &inv.customer_id,
+            &inv.currency,
+            pay.amount,
+            "payment for an invoice that was not open",
+            &inv.id,
+            &now,
         )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&inv.tenant_id)
-        .bind(&inv.customer_id)
-        .bind(&inv.currency)
-        .bind(pay.amount)
-        .bind(&inv.id)
-        .bind(&now)
-        .execute(&mut *conn)
         .await?;
         return Ok(true);
     }
@@ -482,18 +532,16 @@ pub async fn set_status(
                 return Err(illegal());
             }
             if inv.credit_applied > 0 {
-                sqlx::query(
-                    "INSERT INTO credit_entries (id, tenant_id, customer_id, currency, amount, reason, invoice_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'invoice cancelled', $6, $7)",
+                add_credit(
+                    &mut tx,
+                    &inv.tenant_id,
+                    &inv.customer_id,
+                    &inv.currency,
+                    inv.credit_applied,
+                    "invoice cancelled",
+                    &inv.id,
+                    &now,
                 )
-                .bind(uuid::Uuid::new_v4().to_string())
-                .bind(&inv.tenant_id)
-                .bind(&inv.customer_id)
-                .bind(&inv.currency)
-                .bind(inv.credit_applied)
-                .bind(&inv.id)
-                .bind(&now)
-                .execute(&mut *tx)
                 .await?;
             }
             if let Some(order) = &inv.order_id {

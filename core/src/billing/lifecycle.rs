@@ -397,20 +397,7 @@ async fn renewal_invoice(db: &Db, id: &str, now: OffsetDateTime) -> CoreResult<b
         },
     )
     .await?;
-    if priced.amount_due == 0 {
-        let reference = format!("credit-{invoice}");
-        invoices::apply_payment(
-            db,
-            &mut tx,
-            &invoice,
-            invoices::Payment {
-                provider: "credit",
-                reference: &reference,
-                amount: 0,
-            },
-        )
-        .await?;
-    }
+    invoices::settle_if_nothing_due(db, &mut tx, &invoice, priced.amount_due).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -488,20 +488,7 @@ pub async fn create(
         .await?;
     }
     // Nothing left to pay (coupon or credit): paid at once.
-    if priced.amount_due == 0 {
-        let reference = format!("credit-{invoice_id}");
-        invoices::apply_payment(
-            db,
-            &mut tx,
-            &invoice_id,
-            invoices::Payment {
-                provider: "credit",
-                reference: &reference,
-                amount: 0,
-            },
-        )
-        .await?;
-    }
+    invoices::settle_if_nothing_due(db, &mut tx, &invoice_id, priced.amount_due).await?;
     tx.commit().await?;
     audit::record(
         db,

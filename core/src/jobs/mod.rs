@@ -276,29 +276,10 @@ pub async fn requeue_expired(db: &Db) -> CoreResult<u64> {
     .bind(&now)
     .fetch_all(db.pool())
     .await?;
-    for r in &lost {
-        let (id, tenant, kind, attempt): (String, String, String, i64) = (
-            r.try_get("id")?,
-            r.try_get("tenant_id")?,
-            r.try_get("kind")?,
-            r.try_get("attempt")?,
-        );
-        crate::events::record(
-            db,
-            crate::events::NewEvent {
-                tenant_id: &tenant,
-                source: "queue",
-                level: "error",
-                kind: "job.failed",
-                message: format!(
-                    "{kind} job failed: its worker stopped during each of its {attempt} attempts"
-                ),
-                job_id: Some(&id),
-                server_id: None,
-            },
-        )
-        .await;
-    }
+    queue_events(db, &lost, "error", "job.failed", |kind, attempt| {
+        format!("{kind} job failed: its worker stopped during each of its {attempt} attempts")
+    })
+    .await?;
     let rows = sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
          WHERE status = 'running' AND lease_expires_at < $1 RETURNING id, tenant_id, kind, attempt",
@@ -306,8 +287,27 @@ pub async fn requeue_expired(db: &Db) -> CoreResult<u64> {
     .bind(&now)
     .fetch_all(db.pool())
     .await?;
-    for r in &rows {
-        let (id, tenant, kind, attempt): (String, String, String, i64) = (
+    queue_events(db, &rows, "warning", "job.requeued", |kind, attempt| {
+        format!("{kind} job: its worker stopped during attempt {attempt}; queued to run again")
+    })
+    .await?;
+    if !rows.is_empty() {
+        tracing::info!(jobs = rows.len(), "requeued jobs whose worker stopped");
+        db.wake_workers();
+    }
+    Ok(rows.len() as u64)
+}
+
+/// A queue event for each `(id, tenant_id, kind, attempt)` row.
+async fn queue_events(
+    db: &Db,
+    rows: &[sqlx::any::AnyRow],
+    level: &'static str,
+    kind: &'static str,
+    message: impl Fn(&str, i64) -> String,
+) -> CoreResult<()> {
+    for r in rows {
+        let (id, tenant, job_kind, attempt): (String, String, String, i64) = (
             r.try_get("id")?,
             r.try_get("tenant_id")?,
             r.try_get("kind")?,
@@ -318,22 +318,16 @@ pub async fn requeue_expired(db: &Db) -> CoreResult<u64> {
             crate::events::NewEvent {
                 tenant_id: &tenant,
                 source: "queue",
-                level: "warning",
-                kind: "job.requeued",
-                message: format!(
-                    "{kind} job: its worker stopped during attempt {attempt}; queued to run again"
-                ),
+                level,
+                kind,
+                message: message(&job_kind, attempt),
                 job_id: Some(&id),
                 server_id: None,
             },
         )
         .await;
     }
-    if !rows.is_empty() {
-        tracing::info!(jobs = rows.len(), "requeued jobs whose worker stopped");
-        db.wake_workers();
-    }
-    Ok(rows.len() as u64)
+    Ok(())
 }
 
 /// One job, if `p` may see it (its tenant's, or any for platform admins).
