@@ -225,7 +225,7 @@ db_test!(
             db.clone(),
             Registry::new().register(subscriptions::PROVISION, ServiceJobs::new()),
         );
-        assert!(w.run_one().await.unwrap());
+        while w.run_one().await.unwrap() {}
         let (js, _) = jobs::list(
             &db,
             &mooring_core::identity::Principal {

@@ -302,7 +302,11 @@ async fn bootstrap_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
 }
 
 /// The job worker of this build: the job types it knows.
-fn job_worker(db: &Db, config: &Config) -> mooring_core::jobs::Worker {
+fn job_worker(
+    db: &Db,
+    config: &Config,
+    mailer: Arc<mooring_core::mail::Mailer>,
+) -> mooring_core::jobs::Worker {
     use mooring_core::{
         billing,
         jobs::{noop, system_check, Registry, Worker},
@@ -323,6 +327,14 @@ fn job_worker(db: &Db, config: &Config) -> mooring_core::jobs::Worker {
                 policy: billing::lifecycle::Policy::default(),
             },
         );
+    let portal_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.bind));
+    let registry = registry.register(
+        billing::notices::KIND,
+        billing::notices::Notifier { mailer, portal_url },
+    );
     // Service jobs of every product type; provisioners plug in here as they arrive.
     let services = billing::lifecycle::ServiceJobs::new();
     let registry = [
@@ -377,8 +389,13 @@ async fn builtin_schedules(db: &Db) -> anyhow::Result<()> {
 
 /// The background half of a process: the worker and the scheduler, both
 /// stopping when `stop` fires (the worker after the jobs in hand finish).
-async fn background(db: Db, config: &Config, stop: tokio::sync::broadcast::Sender<()>) {
-    let worker = job_worker(&db, config);
+async fn background(
+    db: Db,
+    config: &Config,
+    mailer: Arc<mooring_core::mail::Mailer>,
+    stop: tokio::sync::broadcast::Sender<()>,
+) {
+    let worker = job_worker(&db, config, mailer);
     let mut stop_w = stop.subscribe();
     let mut stop_s = stop.subscribe();
     let scheduler = mooring_core::jobs::schedule::Scheduler::new(db.clone());
@@ -404,7 +421,8 @@ async fn worker_only(config: Config) -> anyhow::Result<()> {
             let _ = stop_tx.send(());
         })
     };
-    background(db.clone(), &config, stop_tx).await;
+    let mailer = Arc::new(config.mailer().context("mail")?);
+    background(db.clone(), &config, mailer, stop_tx).await;
     signal.abort();
     db.close().await;
     Ok(())
@@ -454,8 +472,9 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     let worker = if with_worker {
         builtin_schedules(&db).await?;
         let (db, config, stop) = (db.clone(), state.config.clone(), stop_tx.clone());
+        let mailer = state.mailer.clone();
         Some(tokio::spawn(async move {
-            background(db, &config, stop).await;
+            background(db, &config, mailer, stop).await;
         }))
     } else {
         None

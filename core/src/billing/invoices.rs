@@ -464,6 +464,18 @@ pub(crate) async fn apply_payment(
         .await?;
         return Ok(true);
     }
+    if pay.amount > 0 {
+        super::notices::enqueue(
+            db,
+            conn,
+            &inv.tenant_id,
+            super::notices::Template::PaymentReceived,
+            Some(&inv.id),
+            None,
+            None,
+        )
+        .await?;
+    }
     if let Some(order) = &inv.order_id {
         sqlx::query("UPDATE orders SET status = 'paid', updated_at = $1 WHERE id = $2 AND status = 'pending'")
             .bind(&now)

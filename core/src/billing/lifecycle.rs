@@ -263,6 +263,29 @@ async fn transition(
     if let Some(kind) = job.filter(|_| !skip_job) {
         subscriptions::service_job(db, &mut tx, &s, kind).await?;
     }
+    let notice = match to {
+        "past_due" => Some(super::notices::Template::InvoiceOverdue),
+        "suspended" => Some(super::notices::Template::ServiceSuspended),
+        _ => None,
+    };
+    if let Some(template) = notice {
+        let invoice: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM invoices WHERE subscription_id = $1 AND status = 'unpaid' ORDER BY due_at LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        super::notices::enqueue(
+            db,
+            &mut tx,
+            &s.tenant_id,
+            template,
+            invoice.as_deref(),
+            Some(id),
+            None,
+        )
+        .await?;
+    }
     tx.commit().await?;
     events::record(
         db,
@@ -398,6 +421,18 @@ async fn renewal_invoice(db: &Db, id: &str, now: OffsetDateTime) -> CoreResult<b
     )
     .await?;
     invoices::settle_if_nothing_due(db, &mut tx, &invoice, priced.amount_due).await?;
+    if priced.amount_due > 0 {
+        super::notices::enqueue(
+            db,
+            &mut tx,
+            &s.tenant_id,
+            super::notices::Template::InvoiceIssued,
+            Some(&invoice),
+            None,
+            None,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

@@ -7,6 +7,7 @@ pub mod customers;
 pub mod invoices;
 pub mod lifecycle;
 pub mod money;
+pub mod notices;
 pub mod orders;
 pub mod payments;
 pub mod pricing;

@@ -489,6 +489,16 @@ pub async fn create(
     }
     // Nothing left to pay (coupon or credit): paid at once.
     invoices::settle_if_nothing_due(db, &mut tx, &invoice_id, priced.amount_due).await?;
+    super::notices::enqueue(
+        db,
+        &mut tx,
+        v.tenant(),
+        super::notices::Template::OrderConfirmation,
+        Some(&invoice_id),
+        None,
+        None,
+    )
+    .await?;
     tx.commit().await?;
     audit::record(
         db,

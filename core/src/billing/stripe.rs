@@ -195,6 +195,18 @@ pub async fn handle_event(db: &Db, event: &Value) -> CoreResult<Outcome> {
                         .bind(&inv)
                         .fetch_optional(&mut *tx)
                         .await?;
+                if let Some(tenant) = &tenant {
+                    super::notices::enqueue(
+                        db,
+                        &mut tx,
+                        tenant,
+                        super::notices::Template::PaymentFailed,
+                        Some(&inv),
+                        None,
+                        Some(reason.clone()),
+                    )
+                    .await?;
+                }
                 tx.commit().await?;
                 if let Some(tenant) = tenant {
                     events::record(
