@@ -316,3 +316,77 @@ pub async fn billing_customer(id: String) -> Result<CustomerRow, ServerFnError> 
         created_at: c.created_at,
     })
 }
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CouponRow {
+    pub id: String,
+    pub code: String,
+    /// "10 % off" / "5.00 USD off"
+    pub effect: String,
+    pub duration: String,
+    pub used: String,
+    pub expires_at: Option<String>,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaxRateRow {
+    pub name: String,
+    pub place: String,
+    pub rate: String,
+    pub inclusive: bool,
+    pub valid: String,
+}
+
+/// Coupons (operators).
+#[server(prefix = "/_fn", endpoint = "billing_coupons")]
+pub async fn billing_coupons() -> Result<Vec<CouponRow>, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let list = mooring_core::billing::coupons::list(&db, &v)
+        .await
+        .map_err(fail)?;
+    Ok(list
+        .into_iter()
+        .map(|c| CouponRow {
+            effect: c.describe(),
+            used: match c.max_redemptions {
+                Some(m) => format!("{} of {m}", c.redemptions),
+                None => c.redemptions.to_string(),
+            },
+            id: c.id,
+            code: c.code,
+            duration: c.duration,
+            expires_at: c.expires_at,
+            active: c.active,
+        })
+        .collect())
+}
+
+/// Tax rates (operators).
+#[server(prefix = "/_fn", endpoint = "billing_tax_rates")]
+pub async fn billing_tax_rates() -> Result<Vec<TaxRateRow>, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let list = mooring_core::billing::tax::list(&db, &v)
+        .await
+        .map_err(fail)?;
+    Ok(list
+        .into_iter()
+        .map(|r| TaxRateRow {
+            place: if r.region.is_empty() {
+                r.country.clone()
+            } else {
+                format!("{}-{}", r.country, r.region)
+            },
+            rate: format!(
+                "{} %",
+                mooring_core::billing::money::format_percent(r.rate_ppm)
+            ),
+            inclusive: r.inclusive,
+            valid: match &r.valid_to {
+                Some(to) => format!("{} – {}", &r.valid_from[..10], &to[..10]),
+                None => format!("from {}", &r.valid_from[..10]),
+            },
+            name: r.name,
+        })
+        .collect())
+}

@@ -23,8 +23,8 @@ use pages::{
     admin::{AdminDashboard, AdminSystem},
     audit::AdminAudit,
     billing_admin::{
-        AdminCustomer, AdminCustomers, AdminInvoice, AdminInvoices, AdminProducts,
-        AdminSubscriptions,
+        AdminCoupons, AdminCustomer, AdminCustomers, AdminInvoice, AdminInvoices, AdminProducts,
+        AdminSubscriptions, AdminTaxRates,
     },
     home::Home,
     identity::{AdminApiKeys, AdminTenants, AdminTokens, AdminUsers, Profile},
@@ -88,6 +88,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("invoices") view=AdminInvoices ssr=SsrMode::Async/>
                     <Route path=path!("invoices/:id") view=AdminInvoice ssr=SsrMode::Async/>
                     <Route path=path!("subscriptions") view=AdminSubscriptions ssr=SsrMode::Async/>
+                    <Route path=path!("coupons") view=AdminCoupons ssr=SsrMode::Async/>
+                    <Route path=path!("tax-rates") view=AdminTaxRates ssr=SsrMode::Async/>
                     <Route path=path!("events") view=AdminEvents ssr=SsrMode::Async/>
                     <Route path=path!("api-keys") view=AdminApiKeys ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=AdminTokens ssr=SsrMode::Async/>

@@ -28,11 +28,31 @@ test("order, pay by transfer, activate, cancel", async ({ browser, page }, info)
   await expect(page.getByTestId("flash")).toContainText("decimals");
   await expect(page.getByTestId("products-table")).not.toContainText(`${sku}-X`);
 
+  // A coupon and a tax rate of this test's own region (projects run side by side).
+  const region = info.project.name.split("-").map((w) => w[0].toUpperCase()).join("");
+  const code = `SAVE${region}${Date.now() % 100000}`;
+  await page.goto("/admin/coupons");
+  await page.getByLabel("Code").fill(code);
+  await page.getByLabel("Percent").fill("10");
+  await page.getByRole("button", { name: "Add the coupon" }).click();
+  await expect(page.getByTestId("flash")).toContainText(`Added ${code} (10 % off).`);
+  await expect(page.locator(`tr[data-coupon="${code}"]`)).toContainText("first invoice");
+  await page.goto("/admin/tax-rates");
+  await page.getByLabel("Name").fill(`IVA ${region}`);
+  await page.getByLabel("Country (2 letters)").fill("PT");
+  await page.getByLabel("Region (optional)").fill(region);
+  await page.getByLabel("Rate %").fill("23");
+  await page.getByLabel("Valid from").fill("2020-01-01");
+  await page.getByRole("button", { name: "Add the rate" }).click();
+  await expect(page.getByTestId("flash")).toContainText(`Added IVA ${region} for PT.`);
+  await expect(page.getByTestId("tax-table")).toContainText(`PT-${region}`);
+
   await page.goto("/admin/customers");
   await page.getByLabel("Name", { exact: true }).fill(`Buyer ${tag}`);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Address").fill("1 Harbour Road");
   await page.getByLabel("City").fill("Lisbon");
+  await page.getByLabel("State or region").fill(region);
   await page.getByLabel("Country (2 letters)").fill("PT");
   await page.getByRole("button", { name: "Add the customer" }).click();
   await expect(page).toHaveURL(/\/admin\/customers\/[0-9a-f-]{36}$/);
@@ -50,11 +70,20 @@ test("order, pay by transfer, activate, cancel", async ({ browser, page }, info)
   await expect(buyer).toHaveURL(/\/portal\/order$/);
   const plan = buyer.locator(`[data-plan="${sku}"]`);
   await plan.getByLabel(/99\.00 USD yearly/).check();
+  // A wrong coupon is refused, and nothing is ordered.
+  await plan.getByLabel("Coupon").fill("NOT-A-CODE");
+  await plan.getByRole("button", { name: /^Order/ }).click();
+  await expect(buyer).toHaveURL(/\/portal\/order$/);
+  await expect(buyer.getByTestId("flash")).toContainText("is not a valid coupon");
+  await plan.getByLabel(/99\.00 USD yearly/).check();
+  await plan.getByLabel("Coupon").fill(code.toLowerCase());
   await plan.getByRole("button", { name: /^Order/ }).click();
   await expect(buyer).toHaveURL(/\/portal\/invoices\/[0-9a-f-]{36}$/);
-  await expect(buyer.getByTestId("flash")).toContainText("Pay 99.00 USD");
+  // 99.00 − 10 % = 89.10; 23 % tax = 20.49; total 109.59.
+  await expect(buyer.getByTestId("flash")).toContainText("Pay 109.59 USD");
   await expect(buyer.getByTestId("invoice-status")).toHaveText("unpaid");
-  await expect(buyer.getByTestId("invoice-total")).toHaveText("99.00 USD");
+  await expect(buyer.getByTestId("invoice-total")).toHaveText("109.59 USD");
+  await expect(buyer.getByTestId("invoice")).toContainText(`IVA ${region} 23 %`);
   await expect(buyer.getByTestId("payment-instructions")).toContainText("bank transfer");
   const invoiceUrl = buyer.url();
   const invoiceId = invoiceUrl.split("/").pop()!;

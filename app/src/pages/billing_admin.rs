@@ -404,3 +404,120 @@ pub fn AdminSubscriptions() -> impl IntoView {
         </Suspense>
     }
 }
+
+#[component]
+pub fn AdminCoupons() -> impl IntoView {
+    let list = Resource::new_blocking(|| (), |_| crate::billing::billing_coupons());
+    view! {
+        <Title text="Coupons"/>
+        <h1>"Coupons"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="coupons-table">"No coupons yet."</p> }.into_any(),
+                    Ok(rows) => view! {
+                        <div class="table-wrap">
+                            <table class="table" data-testid="coupons-table">
+                                <thead><tr><th>"Code"</th><th>"Discount"</th><th>"Applies"</th><th>"Used"</th><th>"Expires"</th><th>"State"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|c| {
+                                        let (action, label) = if c.active { ("disable", "Disable") } else { ("enable", "Enable") };
+                                        view! {
+                                            <tr data-coupon=c.code.clone()>
+                                                <td data-label="Code"><code>{c.code.clone()}</code></td>
+                                                <td data-label="Discount">{c.effect.clone()}</td>
+                                                <td data-label="Applies">{if c.duration == "recurring" { "every renewal" } else { "first invoice" }}</td>
+                                                <td data-label="Used">{c.used.clone()}</td>
+                                                <td data-label="Expires">{c.expires_at.as_deref().map(day).unwrap_or_else(|| "never".into())}</td>
+                                                <td data-label="State"><span class=if c.active { "badge state-ok" } else { "badge state-down" }>{if c.active { "active" } else { "off" }}</span></td>
+                                                <td class="actions">
+                                                    <form method="post" action=format!("/admin/coupons/{}/{action}", c.id) class="inline">
+                                                        <button type="submit" class="button small">{label}</button>
+                                                    </form>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(e) => load_error("the coupons", e),
+                }
+            })}
+        </Suspense>
+        <section class="card form-card" aria-labelledby="new-coupon">
+            <h2 id="new-coupon">"New coupon"</h2>
+            <form method="post" action="/admin/coupons" class="form grid-form">
+                <div class="field"><label for="k-code">"Code"</label><input id="k-code" name="code" required=true placeholder="WELCOME10"/><FieldError field="code"/></div>
+                <div class="field">
+                    <label for="k-kind">"Kind"</label>
+                    <select id="k-kind" name="kind"><option value="percent">"Percent off"</option><option value="fixed">"Amount off"</option></select>
+                    <FieldError field="kind"/>
+                </div>
+                <div class="field"><label for="k-percent">"Percent"</label><input id="k-percent" name="percent" inputmode="decimal" placeholder="10"/><FieldError field="percent"/></div>
+                <div class="field"><label for="k-amount">"Amount"</label><input id="k-amount" name="amount" inputmode="decimal" placeholder="5.00"/><FieldError field="amount"/></div>
+                <div class="field"><label for="k-currency">"Currency (for amounts)"</label><input id="k-currency" name="currency" maxlength="3" placeholder="USD"/><FieldError field="currency"/></div>
+                <div class="field">
+                    <label for="k-duration">"Applies to"</label>
+                    <select id="k-duration" name="duration"><option value="once">"The first invoice"</option><option value="recurring">"Every renewal"</option></select>
+                </div>
+                <div class="field"><label for="k-expires">"Expires"</label><input id="k-expires" name="expiresAt" type="date"/><FieldError field="expiresAt"/></div>
+                <div class="field"><label for="k-max">"Most uses"</label><input id="k-max" name="maxRedemptions" type="number" min="1"/><FieldError field="maxRedemptions"/></div>
+                <button type="submit" class="button primary">"Add the coupon"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+pub fn AdminTaxRates() -> impl IntoView {
+    let list = Resource::new_blocking(|| (), |_| crate::billing::billing_tax_rates());
+    view! {
+        <Title text="Tax rates"/>
+        <h1>"Tax rates"</h1>
+        <p class="muted">"An invoice uses the rate in force on its date for the customer's country, or region when one is set. A new rate from a date applies to invoices from that date on."</p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="tax-table">"No tax rates: invoices carry no tax."</p> }.into_any(),
+                    Ok(rows) => view! {
+                        <div class="table-wrap">
+                            <table class="table" data-testid="tax-table">
+                                <thead><tr><th>"Name"</th><th>"Where"</th><th>"Rate"</th><th>"Prices"</th><th>"Valid"</th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|r| view! {
+                                        <tr>
+                                            <td data-label="Name">{r.name.clone()}</td>
+                                            <td data-label="Where">{r.place.clone()}</td>
+                                            <td data-label="Rate">{r.rate.clone()}</td>
+                                            <td data-label="Prices">{if r.inclusive { "include it" } else { "plus tax" }}</td>
+                                            <td data-label="Valid">{r.valid.clone()}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(e) => load_error("the tax rates", e),
+                }
+            })}
+        </Suspense>
+        <section class="card form-card" aria-labelledby="new-rate">
+            <h2 id="new-rate">"New tax rate"</h2>
+            <form method="post" action="/admin/tax-rates" class="form grid-form">
+                <div class="field"><label for="t-name">"Name"</label><input id="t-name" name="name" required=true placeholder="VAT"/><FieldError field="name"/></div>
+                <div class="field"><label for="t-country">"Country (2 letters)"</label><input id="t-country" name="country" maxlength="2" required=true/><FieldError field="country"/></div>
+                <div class="field"><label for="t-region">"Region (optional)"</label><input id="t-region" name="region" placeholder="FL"/></div>
+                <div class="field"><label for="t-rate">"Rate %"</label><input id="t-rate" name="rate" inputmode="decimal" required=true placeholder="19"/><FieldError field="rate"/></div>
+                <div class="field">
+                    <label for="t-incl">"Prices"</label>
+                    <select id="t-incl" name="inclusive"><option value="false">"Plus tax"</option><option value="true">"Include tax"</option></select>
+                </div>
+                <div class="field"><label for="t-from">"Valid from"</label><input id="t-from" name="validFrom" type="date"/><FieldError field="validFrom"/></div>
+                <div class="field"><label for="t-to">"Valid until"</label><input id="t-to" name="validTo" type="date"/><FieldError field="validTo"/></div>
+                <button type="submit" class="button primary">"Add the rate"</button>
+            </form>
+        </section>
+    }
+}

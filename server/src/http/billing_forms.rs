@@ -337,3 +337,124 @@ pub async fn pay_invoice(
         Err(e) => back_err(&session, &to, e).await,
     }
 }
+
+/// `POST /admin/coupons`.
+pub async fn create_coupon(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let max = opt(&f, "maxRedemptions");
+    let max_redemptions = match max.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return back_field(
+                &session,
+                "/admin/coupons",
+                Err("Most uses must be a whole number.".into()),
+                None,
+                Some("maxRedemptions"),
+            )
+            .await
+        }
+    };
+    let input = billing::coupons::CouponInput {
+        code: field(&f, "code"),
+        kind: field(&f, "kind"),
+        percent: opt(&f, "percent"),
+        amount: opt(&f, "amount"),
+        currency: opt(&f, "currency").map(|c| c.to_uppercase()),
+        duration: opt(&f, "duration"),
+        product_ids: Vec::new(),
+        expires_at: opt(&f, "expiresAt").map(|d| format!("{d}T23:59:59Z")),
+        max_redemptions,
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        billing::coupons::create(&state.db, &v, &p.user_id, input).await
+    }
+    .await;
+    match result {
+        Ok(c) => {
+            back(
+                &session,
+                "/admin/coupons",
+                Ok(format!("Added {} ({}).", c.code, c.describe())),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, "/admin/coupons", e).await,
+    }
+}
+
+/// `POST /admin/coupons/{id}/{enable|disable}`.
+pub async fn coupon_action(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        let on = match action.as_str() {
+            "enable" => true,
+            "disable" => false,
+            _ => return Err(CoreError::NotFound),
+        };
+        let v = billing::viewer(&state.db, &p).await?;
+        billing::coupons::set_active(&state.db, &v, &p.user_id, &id, on).await
+    }
+    .await;
+    match result {
+        Ok(c) => {
+            let state = if c.active { "on" } else { "off" };
+            back(
+                &session,
+                "/admin/coupons",
+                Ok(format!("{} is {state}.", c.code)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, "/admin/coupons", e).await,
+    }
+}
+
+/// `POST /admin/tax-rates`.
+pub async fn create_tax_rate(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let input = billing::tax::TaxRateInput {
+        name: field(&f, "name"),
+        country: field(&f, "country"),
+        region: opt(&f, "region"),
+        rate: field(&f, "rate"),
+        inclusive: field(&f, "inclusive") == "true",
+        valid_from: opt(&f, "validFrom"),
+        valid_to: opt(&f, "validTo"),
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        billing::tax::create(&state.db, &v, &p.user_id, input).await
+    }
+    .await;
+    match result {
+        Ok(r) => {
+            back(
+                &session,
+                "/admin/tax-rates",
+                Ok(format!("Added {} for {}.", r.name, r.country)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, "/admin/tax-rates", e).await,
+    }
+}

@@ -182,6 +182,12 @@ pub fn app(state: AppState) -> Router {
             post(billing_forms::customer_login),
         )
         .route("/admin/products", post(billing_forms::create_product))
+        .route("/admin/coupons", post(billing_forms::create_coupon))
+        .route(
+            "/admin/coupons/{id}/{action}",
+            post(billing_forms::coupon_action),
+        )
+        .route("/admin/tax-rates", post(billing_forms::create_tax_rate))
         .route(
             "/admin/invoices/{id}/{status}",
             post(billing_forms::invoice_status),
