@@ -104,6 +104,12 @@ test("order, pay by transfer, activate, cancel", async ({ browser, page }, info)
   await row.getByRole("button", { name: "Cancel at period end" }).click();
   await expect(buyer.getByTestId("flash")).toContainText(`CloudPod ${tag} ends on`);
   await expect(row).toContainText("ends at period end");
+  // The operator stops selling the product: the customer's catalog no longer has it.
+  await page.goto("/admin/products");
+  await page.getByRole("button", { name: `Stop selling CloudPod ${tag}` }).click();
+  await expect(page.getByTestId("flash")).toContainText("is no longer sold; its subscriptions go on.");
+  await buyer.goto("/portal/order");
+  await expect(buyer.locator(`[data-plan="${sku}"]`)).toHaveCount(0);
   // Customers never reach the operator pages.
   await buyer.goto("/admin/invoices");
   await expect(buyer).toHaveURL(/\/portal$/);

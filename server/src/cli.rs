@@ -324,7 +324,8 @@ fn job_worker(
         .register(
             billing::lifecycle::RENEWALS,
             billing::lifecycle::Renewals {
-                policy: billing::lifecycle::Policy::default(),
+                // Checked at startup (serve, worker).
+                policy: config.billing_policy().unwrap_or_default(),
             },
         );
     let portal_url = config
@@ -410,6 +411,7 @@ async fn background(
 }
 
 async fn worker_only(config: Config) -> anyhow::Result<()> {
+    config.billing_policy().context("billing settings")?;
     let db = open_db(&config).await?;
     builtin_schedules(&db).await?;
     println!("Mooring worker running (Ctrl-C stops it after the jobs in hand finish)");
@@ -429,6 +431,7 @@ async fn worker_only(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
+    config.billing_policy().context("billing settings")?;
     let master = config.master_key().context("master key")?;
     let db = open_db(&config).await?;
     bootstrap_admin(&config, &db).await?;

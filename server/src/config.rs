@@ -76,6 +76,14 @@ pub struct Config {
     pub stripe_webhook_secret: Option<SecretString>,
     /// Stripe's API base URL (`MOORING_STRIPE_API_BASE`); tests point it at a stand-in.
     pub stripe_api_base: String,
+    /// Days before a period ends that its renewal invoice is issued
+    /// (`MOORING_RENEWAL_LEAD_DAYS`).
+    pub renewal_lead_days: u32,
+    /// Days after an unpaid renewal fell due that the service is suspended
+    /// (`MOORING_SUSPEND_AFTER_DAYS`).
+    pub suspend_after_days: u32,
+    /// Days after it fell due that the service is terminated (`MOORING_TERMINATE_AFTER_DAYS`).
+    pub terminate_after_days: u32,
     /// Shown on unpaid invoices when paying by bank transfer
     /// (`MOORING_PAYMENT_INSTRUCTIONS`): your bank details.
     pub payment_instructions: String,
@@ -125,6 +133,9 @@ impl Default for Config {
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_api_base: "https://api.stripe.com/".into(),
+            renewal_lead_days: 7,
+            suspend_after_days: 3,
+            terminate_after_days: 30,
             payment_instructions: "Pay by bank transfer and quote the invoice number; the invoice is marked paid when the money arrives.".into(),
             admin_email: None,
             admin_password: None,
@@ -165,6 +176,9 @@ const ENV_TYPED_KEYS: &[&str] = &[
     "db_max_connections",
     "worker_concurrency",
     "job_lease_secs",
+    "renewal_lead_days",
+    "suspend_after_days",
+    "terminate_after_days",
 ];
 
 impl Config {
@@ -198,6 +212,21 @@ impl Config {
             fig = fig.merge(("database_url", v));
         }
         fig.extract()
+    }
+
+    /// Renewal and dunning timing; refused when the steps are out of order.
+    pub fn billing_policy(&self) -> anyhow::Result<mooring_core::billing::lifecycle::Policy> {
+        anyhow::ensure!(
+            self.suspend_after_days < self.terminate_after_days,
+            "suspend_after_days ({}) must be less than terminate_after_days ({})",
+            self.suspend_after_days,
+            self.terminate_after_days
+        );
+        Ok(mooring_core::billing::lifecycle::Policy {
+            renewal_lead_days: i64::from(self.renewal_lead_days),
+            suspend_after_days: i64::from(self.suspend_after_days),
+            terminate_after_days: i64::from(self.terminate_after_days),
+        })
     }
 
     /// Stripe, when a secret key and a webhook secret are configured.
@@ -354,6 +383,9 @@ mod tests {
                 ("DB_MAX_CONNECTIONS", "3"),
                 ("WORKER_CONCURRENCY", "5"),
                 ("JOB_LEASE_SECS", "4"),
+                ("RENEWAL_LEAD_DAYS", "10"),
+                ("SUSPEND_AFTER_DAYS", "5"),
+                ("TERMINATE_AFTER_DAYS", "45"),
                 ("ADMIN_EMAIL", "a@b.co"),
                 ("ADMIN_PASSWORD", "000123456789"),
                 ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
@@ -365,7 +397,7 @@ mod tests {
                 );
                 jail.set_env(format!("MOORING_{key}"), value);
             }
-            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 20);
+            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 23);
             let c = Config::load(None)?;
             assert_eq!(c.bind.port(), 1);
             assert_eq!(c.data_dir, PathBuf::from("/d"));
@@ -374,6 +406,14 @@ mod tests {
             assert_eq!(c.public_url.as_deref(), Some("https://m.example"));
             assert_eq!((c.max_body_bytes, c.db_max_connections), (7, 3));
             assert_eq!((c.worker_concurrency, c.job_lease_secs), (5, 4));
+            assert_eq!(
+                (
+                    c.renewal_lead_days,
+                    c.suspend_after_days,
+                    c.terminate_after_days
+                ),
+                (10, 5, 45)
+            );
             assert_eq!(c.admin_email.as_deref(), Some("a@b.co"));
             assert_eq!(
                 c.trusted_proxies,

@@ -150,7 +150,7 @@ pub fn AdminProducts() -> impl IntoView {
                     Ok(rows) => view! {
                         <div class="table-wrap">
                             <table class="table" data-testid="products-table">
-                                <thead><tr><th>"Product"</th><th>"Type"</th><th>"SKU"</th><th>"Prices"</th><th>"Status"</th></tr></thead>
+                                <thead><tr><th>"Product"</th><th>"Type"</th><th>"SKU"</th><th>"Prices"</th><th>"Status"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                                 <tbody>
                                     {rows.into_iter().map(|p| view! {
                                         <tr>
@@ -159,6 +159,13 @@ pub fn AdminProducts() -> impl IntoView {
                                             <td data-label="SKU"><code>{p.sku.clone()}</code></td>
                                             <td data-label="Prices">{p.prices.iter().map(|x| format!("{} {}", x.label, x.cycle)).collect::<Vec<_>>().join(" · ")}</td>
                                             <td data-label="Status"><span class=if p.status == "active" { "badge state-ok" } else { "badge state-down" }>{p.status.clone()}</span></td>
+                                            <td class="actions">
+                                                <form method="post" action=format!("/admin/products/{}/{}", p.id, if p.status == "active" { "inactive" } else { "active" }) class="inline">
+                                                    <button type="submit" class="button small" aria-label=format!("{} {}", if p.status == "active" { "Stop selling" } else { "Sell" }, p.name)>
+                                                        {if p.status == "active" { "Stop selling" } else { "Sell again" }}
+                                                    </button>
+                                                </form>
+                                            </td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

@@ -458,3 +458,33 @@ pub async fn create_tax_rate(
         Err(e) => back_err(&session, "/admin/tax-rates", e).await,
     }
 }
+
+/// `POST /admin/products/{id}/{active|inactive}`: sell it, or stop selling it
+/// (existing subscriptions go on).
+pub async fn product_status(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path((id, status)): Path<(String, String)>,
+) -> Response {
+    let input = ProductInput {
+        status: Some(status),
+        ..Default::default()
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        products::update(&state.db, &v, &p.user_id, &id, input).await
+    }
+    .await;
+    match result {
+        Ok(prod) => {
+            let msg = if prod.status == "active" {
+                format!("{} is for sale.", prod.name)
+            } else {
+                format!("{} is no longer sold; its subscriptions go on.", prod.name)
+            };
+            back(&session, "/admin/products", Ok(msg), None).await
+        }
+        Err(e) => back_err(&session, "/admin/products", e).await,
+    }
+}

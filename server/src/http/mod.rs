@@ -182,6 +182,10 @@ pub fn app(state: AppState) -> Router {
             post(billing_forms::customer_login),
         )
         .route("/admin/products", post(billing_forms::create_product))
+        .route(
+            "/admin/products/{id}/{status}",
+            post(billing_forms::product_status),
+        )
         .route("/admin/coupons", post(billing_forms::create_coupon))
         .route(
             "/admin/coupons/{id}/{action}",

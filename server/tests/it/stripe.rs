@@ -5,12 +5,8 @@
 //! webhooks are refused with 400 and change nothing; a refund arriving
 //! before its payment waits (409) and applies once the payment is known.
 
-mod common;
-
-#[path = "common/stripe_standin.rs"]
-mod stripe_standin;
-
-use common::TestServer;
+use crate::common::stripe_standin::StripeStandin;
+use crate::common::TestServer;
 use mooring_core::{
     billing::{
         customers::{self, CustomerInput},
@@ -24,7 +20,6 @@ use mooring_server::config::Config;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use stripe_standin::StripeStandin;
 
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";

@@ -2,9 +2,7 @@
 //! customers, an order with a coupon and tax, its invoice, manual payment
 //! activating the subscription, cancel, and what a customer login may do.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{
     billing::{
         coupons::{self, CouponInput},

@@ -1,8 +1,6 @@
 //! Password reset by email, through a real SMTP server on loopback.
 
-mod common;
-
-use common::{SmtpSink, TestServer};
+use crate::common::{SmtpSink, TestServer};
 use mooring_core::{testkit, users};
 use mooring_server::config::Config;
 use reqwest::{header, redirect::Policy, StatusCode};

@@ -1,8 +1,6 @@
 //! Signing in and out of the portals with plain forms (no JavaScript needed).
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{testkit, users};
 use reqwest::{header, redirect::Policy, StatusCode};
 use secrecy::SecretString;

@@ -1,8 +1,6 @@
 //! mpanel tenants and operator users, with their authorization rules.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{testkit, users};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;

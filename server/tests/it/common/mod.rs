@@ -186,3 +186,5 @@ impl Drop for SmtpSink {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+pub mod stripe_standin;

@@ -1,8 +1,6 @@
 //! `GET /api/audit` and `mooring audit verify`.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{testkit, users};
 use reqwest::StatusCode;
 use secrecy::SecretString;

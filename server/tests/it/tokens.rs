@@ -1,9 +1,7 @@
 //! `/api/v1/tokens`: personal access and service tokens, scopes, expiry,
 //! revocation, tenant isolation and the bootstrap rule.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{audit, testkit, users};
 use reqwest::StatusCode;
 use secrecy::SecretString;

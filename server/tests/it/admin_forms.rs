@@ -1,9 +1,7 @@
 //! The admin portal's account and credential pages, driven as a browser
 //! without JavaScript would: plain form posts, redirects, one-time messages.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{testkit, users};
 use reqwest::{header, redirect::Policy, StatusCode};
 use secrecy::SecretString;

@@ -2,11 +2,9 @@
 //! confirmation, payment received, renewal invoice, overdue reminder and
 //! suspension, each with a plain-text part, each sent once.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::SmtpSink;
+use crate::common::SmtpSink;
 use mooring_core::{
     billing::{
         customers::{self, CustomerInput},

@@ -1,8 +1,6 @@
 //! Identity through the API surfaces: each way in, and deny by default.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{testkit, users};
 use mooring_server::http::{api_routes, auth::Access};
 use reqwest::{header, StatusCode};

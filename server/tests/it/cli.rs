@@ -368,3 +368,21 @@ fn audit_verify_finds_an_edited_event() {
         "{err}"
     );
 }
+
+#[test]
+fn dunning_steps_out_of_order_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mooring(dir.path())
+        .env("MOORING_BIND", "127.0.0.1:0")
+        .env("MOORING_SUSPEND_AFTER_DAYS", "40")
+        .env("MOORING_TERMINATE_AFTER_DAYS", "30")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("suspend_after_days (40) must be less than terminate_after_days (30)"),
+        "{err}"
+    );
+}

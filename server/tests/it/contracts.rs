@@ -50,7 +50,7 @@ fn routed() -> BTreeSet<Op> {
 }
 
 fn pending() -> BTreeMap<Op, String> {
-    let text = include_str!("../../contracts/pending.txt");
+    let text = include_str!("../../../contracts/pending.txt");
     let mut out = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();

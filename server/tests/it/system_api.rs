@@ -1,9 +1,7 @@
 //! `GET /api/metrics` (wp), `GET /api/system/health` and `GET /api/system/events`
 //! (mpanel): counters read from the database at the moment of the request.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{
     clock,
     jobs::{self, NewJob, Registry, Worker},

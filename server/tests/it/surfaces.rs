@@ -1,10 +1,8 @@
 //! Every surface answers in its contract's shape: health, unknown routes,
 //! wrong methods, malformed JSON, wrong content types, oversized bodies.
 
-mod common;
-
+use crate::common::TestServer;
 use axum::{routing::post, Json, Router};
-use common::TestServer;
 use mooring_server::http::{
     error::{ApiError, ApiJson},
     surface_layers,

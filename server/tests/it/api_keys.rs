@@ -1,8 +1,6 @@
 //! Tenant API keys: managed by tenant admins, sent as `X-API-Key`.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use mooring_core::{testkit, users};
 use reqwest::StatusCode;
 use secrecy::SecretString;

@@ -1,9 +1,7 @@
 //! `/api/jobs`: list, detail, retry and cancel, tenant-scoped.
 
-mod common;
-
+use crate::common::TestServer;
 use async_trait::async_trait;
-use common::TestServer;
 use mooring_core::{
     jobs::{self, JobContext, JobError, JobHandler, NewJob, Registry, Worker},
     testkit, users, DEFAULT_TENANT_ID,

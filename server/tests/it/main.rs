@@ -1,0 +1,22 @@
+//! The server's integration tests, in one binary: one link instead of one
+//! per file (each would be over a gigabyte of mostly the same code).
+
+mod common;
+
+mod accounts;
+mod admin_forms;
+mod api_keys;
+mod audit_api;
+mod billing_api;
+mod billing_mail;
+mod cli;
+mod contracts;
+mod identity;
+mod jobs_api;
+mod password_reset;
+mod portal;
+mod queue_processes;
+mod stripe;
+mod surfaces;
+mod system_api;
+mod tokens;
