@@ -49,8 +49,10 @@ test("the sign-in page has a real form", async ({ page }) => {
 });
 
 test("the admin dashboard shows the live database status", async ({ page }) => {
-  const errors = watchErrors(page);
   await signIn(page);
+  // Let the sign-in's own page finish loading, so the next navigation cancels nothing.
+  await page.waitForLoadState("load");
+  const errors = watchErrors(page);
   const resp = await page.goto("/admin");
   expect(resp?.status()).toBe(200);
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
