@@ -658,3 +658,125 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    async fn plan_changes_prorate_by_day_with_tax_and_credit(db: Db) {
+        let s = shop(&db).await;
+        let pro = products::create(
+            &db,
+            &admin(),
+            "op",
+            ProductInput {
+                name: Some("CloudPod Pro".into()),
+                kind: Some("cloudpod".into()),
+                sku: Some("CPOD-PRO".into()),
+                billing_cycles: Some(vec![price("monthly", "19.99")]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut order = order_of(&s, None);
+        order.items[0].addons.clear();
+        let (_, inv) = orders::create(&db, &admin(), "op", order).await.unwrap();
+        invoices::set_status(&db, &admin(), "op", &inv.id, "paid")
+            .await
+            .unwrap();
+        let page = PageQuery::default().check().unwrap();
+        let (subs, _) = subscriptions::list(&db, &admin(), &SubscriptionFilter::default(), page)
+            .await
+            .unwrap();
+        let sub = subs[0].id.clone();
+        // A 30-day period: April.
+        sqlx::query("UPDATE subscriptions SET period_start = '2026-04-01T00:00:00.000Z', renews_at = '2026-05-01T00:00:00.000Z' WHERE id = $1")
+            .bind(&sub)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let mid = time::macros::datetime!(2026-04-16 00:00 UTC);
+
+        // Up, halfway: 5.00 back (+7 % tax it carried: 5.35), 10.00 + 0.70 for the rest.
+        let (changed, up) = subscriptions::change_plan_at(&db, &admin(), "op", &sub, &pro.id, mid)
+            .await
+            .unwrap();
+        assert_eq!(
+            (changed.product_id.as_str(), changed.unit_price),
+            (pro.id.as_str(), 1999)
+        );
+        assert_eq!(
+            (
+                up.subtotal,
+                up.tax,
+                up.total,
+                up.credit_applied,
+                up.amount_due
+            ),
+            (1000, 70, 1070, 535, 535)
+        );
+        assert_eq!(up.status, "unpaid");
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM jobs WHERE kind = 'service.change'"
+            )
+            .await,
+            1
+        );
+
+        // Down again the same day: 10.70 back, 5.35 due, paid from that credit; 5.35 stays as credit.
+        let (_, down) = subscriptions::change_plan_at(&db, &admin(), "op", &sub, &s.pod, mid)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                down.total,
+                down.credit_applied,
+                down.amount_due,
+                down.status.as_str()
+            ),
+            (535, 535, 0, "paid")
+        );
+        let left: i64 = sqlx::query_scalar(
+            "SELECT CAST(SUM(amount) AS BIGINT) FROM credit_entries WHERE customer_id = $1",
+        )
+        .bind(&s.customer)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(left, 535, "no cent lost or created");
+
+        // What cannot be changed is refused clearly.
+        let e = subscriptions::change_plan_at(&db, &admin(), "op", &sub, &s.backup, mid)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, CoreError::Field { field, .. } if field == "productId"),
+            "{e:?}"
+        );
+        let yearly = products::create(
+            &db,
+            &admin(),
+            "op",
+            ProductInput {
+                name: Some("Yearly only".into()),
+                kind: Some("cloudpod".into()),
+                sku: Some("Y".into()),
+                billing_cycles: Some(vec![price("yearly", "100")]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let e = subscriptions::change_plan_at(&db, &admin(), "op", &sub, &yearly.id, mid)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("change the cycle at renewal"), "{e}");
+        subscriptions::cancel(&db, &admin(), "op", &sub, false)
+            .await
+            .unwrap();
+        assert!(matches!(
+            subscriptions::change_plan_at(&db, &admin(), "op", &sub, &pro.id, mid).await,
+            Err(CoreError::Conflict(_))
+        ));
+    }
+);

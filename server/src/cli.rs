@@ -343,6 +343,7 @@ fn job_worker(
         billing::subscriptions::SUSPEND,
         billing::subscriptions::UNSUSPEND,
         billing::subscriptions::TERMINATE,
+        billing::subscriptions::CHANGE,
     ]
     .into_iter()
     .fold(registry, |r, kind| r.register(kind, services.clone()));

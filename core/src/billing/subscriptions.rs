@@ -29,6 +29,7 @@ pub const PROVISION: &str = "service.provision";
 pub const SUSPEND: &str = "service.suspend";
 pub const UNSUSPEND: &str = "service.unsuspend";
 pub const TERMINATE: &str = "service.terminate";
+pub const CHANGE: &str = "service.change";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Subscription {
@@ -340,4 +341,193 @@ pub async fn cancel(
     )
     .await?;
     get(db, v, id).await
+}
+
+/// Change a subscription to another product of the same billing cycle, now.
+/// The unused part of the period is credited (with the tax it carried) and
+/// the rest of the period at the new price is invoiced; the customer's credit
+/// pays what it can, so a downgrade leaves credit for the next invoice.
+/// Returns the subscription and the invoice.
+pub async fn change_plan(
+    db: &Db,
+    v: &Viewer,
+    actor: &str,
+    id: &str,
+    product_id: &str,
+) -> CoreResult<(Subscription, super::invoices::Invoice)> {
+    change_plan_at(db, v, actor, id, product_id, OffsetDateTime::now_utc()).await
+}
+
+/// [`change_plan`] as of `at` (tests choose the day).
+pub async fn change_plan_at(
+    db: &Db,
+    v: &Viewer,
+    actor: &str,
+    id: &str,
+    product_id: &str,
+    at: OffsetDateTime,
+) -> CoreResult<(Subscription, super::invoices::Invoice)> {
+    use super::{customers, invoices, notices, pricing::LineInput, products, tax};
+    let s = get(db, v, id).await?;
+    if s.status != "active" {
+        return Err(CoreError::Conflict(format!(
+            "only an active subscription changes plan; this one is {}",
+            s.status
+        )));
+    }
+    let (Some(start), Some(end)) = (s.period_start.clone(), s.renews_at.clone()) else {
+        return Err(CoreError::Conflict(
+            "a one-time purchase has no plan to change".into(),
+        ));
+    };
+    if s.cancel_at_period_end {
+        return Err(CoreError::Conflict(
+            "the subscription ends at the period's end; resume it first".into(),
+        ));
+    }
+    let new = products::get(db, v, product_id)
+        .await
+        .map_err(|_| field_error("productId", "no such product"))?;
+    if new.id == s.product_id {
+        return Err(field_error("productId", "that is the current plan"));
+    }
+    if new.status != "active" || new.kind == "addon" {
+        return Err(field_error(
+            "productId",
+            format!("{} cannot be ordered", new.name),
+        ));
+    }
+    let new_unit = new.price(&s.billing_cycle, &s.currency).ok_or_else(|| {
+        field_error(
+            "productId",
+            format!(
+                "{} is not sold {} in {}; change the cycle at renewal",
+                new.name, s.billing_cycle, s.currency
+            ),
+        )
+    })?;
+    let parse =
+        |t: &str| clock::parse(t).ok_or_else(|| CoreError::Internal("bad period time".into()));
+    let (start_t, end_t) = (parse(&start)?, parse(&end)?);
+    let (credit, charge) = pricing::prorate(
+        s.unit_price * s.quantity,
+        new_unit * s.quantity,
+        start_t,
+        end_t,
+        at,
+    );
+    let customer = customers::get(db, v, &s.customer_id).await?;
+    let now = clock::format(at);
+    let mut tx = db.begin_write().await?;
+    let rate = match &customer.address {
+        Some(a) => {
+            tax::rate_for(
+                &mut tx,
+                &s.tenant_id,
+                &a.country,
+                a.state.as_deref().unwrap_or(""),
+                &now,
+            )
+            .await?
+        }
+        None => None,
+    };
+    // The credit carries the tax that was added to what was paid for it.
+    let credit_total = match &rate {
+        Some(r) if !r.inclusive => credit + super::money::share(credit, r.rate_ppm),
+        _ => credit,
+    };
+    if credit_total > 0 {
+        sqlx::query(
+            "INSERT INTO credit_entries (id, tenant_id, customer_id, currency, amount, reason, invoice_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&s.tenant_id)
+        .bind(&s.customer_id)
+        .bind(&s.currency)
+        .bind(credit_total)
+        .bind(format!("unused part of {} (plan change)", s.product_name))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let balance = invoices::credit_balance(&mut tx, &s.customer_id, &s.currency).await?;
+    let priced = pricing::price(
+        &[LineInput {
+            description: format!(
+                "{} → {} for {} – {}",
+                s.product_name,
+                new.name,
+                &now[..10],
+                &end[..10]
+            ),
+            product_id: Some(new.id.clone()),
+            quantity: 1,
+            unit_amount: charge,
+            discountable: false,
+        }],
+        None,
+        rate.as_ref().map(|r| pricing::Tax {
+            rate_ppm: r.rate_ppm,
+            inclusive: r.inclusive,
+        }),
+        balance,
+    );
+    let invoice = invoices::insert(
+        &mut tx,
+        invoices::NewInvoice {
+            tenant: &s.tenant_id,
+            customer: &customer,
+            order_id: None,
+            subscription_id: None,
+            currency: &s.currency,
+            priced: &priced,
+            tax_name: rate.as_ref().map(|r| r.name.clone()),
+            period: None,
+            due_at: now.clone(),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE subscriptions SET product_id = $1, unit_price = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(&new.id)
+    .bind(new_unit)
+    .bind(&now)
+    .bind(&s.id)
+    .execute(&mut *tx)
+    .await?;
+    let changed = load(&mut tx, &s.id).await?;
+    service_job(db, &mut tx, &changed, CHANGE).await?;
+    invoices::settle_if_nothing_due(db, &mut tx, &invoice, priced.amount_due).await?;
+    if priced.amount_due > 0 {
+        notices::enqueue(
+            db,
+            &mut tx,
+            &s.tenant_id,
+            notices::Template::InvoiceIssued,
+            Some(&invoice),
+            None,
+            None,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    audit::record(
+        db,
+        audit::NewEvent::new("subscription.plan_changed")
+            .tenant(v.tenant())
+            .actor(Some(actor.to_string()))
+            .resource("subscription", &s.id)
+            .meta(serde_json::json!({
+                "from": s.product_id, "to": new.id,
+                "credit": super::money::format(credit_total, &s.currency),
+                "charge": super::money::format(charge, &s.currency),
+                "invoiceId": invoice,
+            })),
+    )
+    .await?;
+    let inv = invoices::get(db, v, &invoice).await?;
+    Ok((get(db, v, id).await?, inv))
 }

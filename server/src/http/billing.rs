@@ -421,3 +421,24 @@ pub async fn stripe_webhook(
     tracing::info!(event = %event["id"], kind = %event["type"], ?outcome, "Stripe webhook");
     Ok(StatusCode::OK)
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeBody {
+    product_id: String,
+}
+
+/// `POST /api/subscriptions/{id}/change` (documented extension).
+pub async fn change_subscription(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ChangeBody>,
+) -> Result<Json<Value>, ApiError> {
+    let v = viewer(&state, &p).await?;
+    let (sub, inv) =
+        subscriptions::change_plan(&state.db, &v, &p.user_id, &id, &body.product_id).await?;
+    Ok(Json(
+        json!({ "subscription": sub.to_json(), "invoice": inv.summary_json() }),
+    ))
+}

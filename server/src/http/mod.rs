@@ -99,6 +99,10 @@ pub fn api_routes() -> RouteTable<AppState> {
             "/api/subscriptions/{id}/cancel",
             billing::cancel_subscription,
         )
+        .post(
+            "/api/subscriptions/{id}/change",
+            billing::change_subscription,
+        )
         .get("/api/billing/plans", billing::plans)
         .get("/api/billing/addons", billing::addons)
         .get("/api/system/health", system::health)

@@ -426,6 +426,42 @@ async fn billing_api(t: testkit::TestDb) {
         (StatusCode::CREATED, json!(cust_id)),
         "{o}"
     );
+    // Change plan (documented extension): to a product not sold monthly → 422; to a bigger one → prorated invoice.
+    let (st, b) = call(
+        &s,
+        M::POST,
+        &format!("/api/subscriptions/{sub_id}/change"),
+        &cjwt,
+        Some(json!({ "productId": addon["id"] })),
+    )
+    .await;
+    assert_eq!(
+        (st, field(&b)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "productId".into()),
+        "{b}"
+    );
+    let (_, big) = call(
+        &s,
+        M::POST,
+        "/api/products",
+        &jwt,
+        Some(json!({
+            "name": "CloudPod L", "type": "cloudpod", "sku": "CPOD-L",
+            "billingCycles": [{ "cycle": "monthly", "price": 29.99, "currency": "USD" }]
+        })),
+    )
+    .await;
+    let (st, ch) = call(
+        &s,
+        M::POST,
+        &format!("/api/subscriptions/{sub_id}/change"),
+        &cjwt,
+        Some(json!({ "productId": big["id"] })),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{ch}");
+    assert_eq!(ch["subscription"]["productId"], big["id"]);
+    assert!(ch["invoice"]["amount"].as_f64().unwrap() > 0.0, "{ch}");
     // Cancel at period end (default), by the customer.
     let (st, c) = call(
         &s,
