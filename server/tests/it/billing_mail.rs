@@ -7,19 +7,15 @@ use std::sync::Arc;
 use crate::common::SmtpSink;
 use mooring_core::{
     billing::{
-        customers::{self, CustomerInput},
         invoices,
         lifecycle::{self, Policy},
         notices::{self, Notifier},
-        orders::{self, ItemInput, OrderInput},
-        products::{self, PriceInput, ProductInput},
         subscriptions::{self, SubscriptionFilter},
-        Viewer,
     },
     jobs::{Registry, Worker},
     mail::Mailer,
     paging::PageQuery,
-    testkit, DEFAULT_TENANT_ID,
+    testkit,
 };
 use time::Duration;
 
@@ -46,58 +42,8 @@ async fn notices_flow(t: testkit::TestDb) {
             },
         ),
     );
-    let admin = Viewer::Operator {
-        tenant: DEFAULT_TENANT_ID.into(),
-        admin: true,
-    };
-    let pod = products::create(
-        &db,
-        &admin,
-        "op",
-        ProductInput {
-            name: Some("CloudPod Mini".into()),
-            kind: Some("cloudpod".into()),
-            sku: Some("CPOD".into()),
-            billing_cycles: Some(vec![PriceInput {
-                cycle: "monthly".into(),
-                price: "9.99".parse().unwrap(),
-                currency: "EUR".into(),
-            }]),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let cust = customers::create(
-        &db,
-        &admin,
-        "op",
-        CustomerInput {
-            name: Some("Ana Silva".into()),
-            email: Some("ana@example.com".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let (_, inv) = orders::create(
-        &db,
-        &admin,
-        "op",
-        OrderInput {
-            customer_id: Some(cust.id.clone()),
-            items: vec![ItemInput {
-                product_id: pod.id.clone(),
-                billing_cycle: "monthly".into(),
-                quantity: None,
-                addons: vec![],
-            }],
-            coupon_code: None,
-            currency: None,
-        },
-    )
-    .await
-    .unwrap();
+    let (admin, _pod, _customer, inv) =
+        crate::common::sold_cloudpod(&db, "EUR", "Ana Silva", "ana@example.com").await;
     drain(&worker).await;
     let m = sink.wait_for(1).await;
     assert!(

@@ -7,15 +7,7 @@
 
 use crate::common::stripe_standin::StripeStandin;
 use crate::common::TestServer;
-use mooring_core::{
-    billing::{
-        customers::{self, CustomerInput},
-        orders::{self, ItemInput, OrderInput},
-        products::{self, PriceInput, ProductInput},
-        Viewer,
-    },
-    testkit, users, DEFAULT_TENANT_ID,
-};
+use mooring_core::{testkit, users};
 use mooring_server::config::Config;
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -33,58 +25,8 @@ async fn stripe_flow(t: testkit::TestDb) {
         .await
         .unwrap();
     let db = t.db.clone();
-    let admin = Viewer::Operator {
-        tenant: DEFAULT_TENANT_ID.into(),
-        admin: true,
-    };
-    let pod = products::create(
-        &db,
-        &admin,
-        "op",
-        ProductInput {
-            name: Some("CloudPod Mini".into()),
-            kind: Some("cloudpod".into()),
-            sku: Some("CPOD".into()),
-            billing_cycles: Some(vec![PriceInput {
-                cycle: "monthly".into(),
-                price: "9.99".parse().unwrap(),
-                currency: "USD".into(),
-            }]),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let cust = customers::create(
-        &db,
-        &admin,
-        "op",
-        CustomerInput {
-            name: Some("Jane".into()),
-            email: Some("jane@example.com".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let (_, inv) = orders::create(
-        &db,
-        &admin,
-        "op",
-        OrderInput {
-            customer_id: Some(cust.id.clone()),
-            items: vec![ItemInput {
-                product_id: pod.id.clone(),
-                billing_cycle: "monthly".into(),
-                quantity: None,
-                addons: vec![],
-            }],
-            coupon_code: None,
-            currency: None,
-        },
-    )
-    .await
-    .unwrap();
+    let (_admin, _pod, _customer, inv) =
+        crate::common::sold_cloudpod(&db, "USD", "Jane", "jane@example.com").await;
 
     let standin = StripeStandin::start("sk_test_mooring", "whsec_mooring").await;
     let config = Config {

@@ -188,3 +188,78 @@ impl Drop for SmtpSink {
 }
 
 pub mod stripe_standin;
+
+/// The start of most billing tests: a "CloudPod Mini" at 9.99 a month in
+/// `currency`, a customer named `name` with `email`, and the invoice of
+/// their order for it. Returns `(admin view, product id, customer id, invoice)`.
+pub async fn sold_cloudpod(
+    db: &mooring_core::Db,
+    currency: &str,
+    name: &str,
+    email: &str,
+) -> (
+    mooring_core::billing::Viewer,
+    String,
+    String,
+    mooring_core::billing::invoices::Invoice,
+) {
+    use mooring_core::billing::{
+        customers::{self, CustomerInput},
+        orders::{self, ItemInput, OrderInput},
+        products::{self, PriceInput, ProductInput},
+        Viewer,
+    };
+    let admin = Viewer::Operator {
+        tenant: mooring_core::DEFAULT_TENANT_ID.into(),
+        admin: true,
+    };
+    let pod = products::create(
+        db,
+        &admin,
+        "op",
+        ProductInput {
+            name: Some("CloudPod Mini".into()),
+            kind: Some("cloudpod".into()),
+            sku: Some("CPOD".into()),
+            billing_cycles: Some(vec![PriceInput {
+                cycle: "monthly".into(),
+                price: "9.99".parse().unwrap(),
+                currency: currency.into(),
+            }]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let cust = customers::create(
+        db,
+        &admin,
+        "op",
+        CustomerInput {
+            name: Some(name.into()),
+            email: Some(email.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (_, inv) = orders::create(
+        db,
+        &admin,
+        "op",
+        OrderInput {
+            customer_id: Some(cust.id.clone()),
+            items: vec![ItemInput {
+                product_id: pod.id.clone(),
+                billing_cycle: "monthly".into(),
+                quantity: None,
+                addons: vec![],
+            }],
+            coupon_code: None,
+            currency: None,
+        },
+    )
+    .await
+    .unwrap();
+    (admin, pod.id, cust.id, inv)
+}
