@@ -101,12 +101,7 @@ async fn viewer() -> Result<(mooring_core::Db, mooring_core::billing::Viewer), S
 }
 
 #[cfg(feature = "ssr")]
-fn money(minor: i64, currency: &str) -> String {
-    format!(
-        "{} {currency}",
-        mooring_core::billing::money::format(minor, currency)
-    )
-}
+use mooring_core::billing::money::with_code as money;
 
 #[cfg(feature = "ssr")]
 fn invoice_row(i: &mooring_core::billing::invoices::Invoice) -> InvoiceRow {

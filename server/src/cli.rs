@@ -328,10 +328,7 @@ fn job_worker(
                 policy: config.billing_policy().unwrap_or_default(),
             },
         );
-    let portal_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.bind));
+    let portal_url = config.public_base();
     let registry = registry.register(
         billing::notices::KIND,
         billing::notices::Notifier { mailer, portal_url },

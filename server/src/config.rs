@@ -214,6 +214,16 @@ impl Config {
         fig.extract()
     }
 
+    /// Where users reach Mooring, without a trailing slash: `public_url`, or
+    /// the listen address when it is unset (links in email, Stripe's return URLs).
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     /// Renewal and dunning timing; refused when the steps are out of order.
     pub fn billing_policy(&self) -> anyhow::Result<mooring_core::billing::lifecycle::Policy> {
         anyhow::ensure!(

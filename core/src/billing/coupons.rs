@@ -36,6 +36,11 @@ impl Coupon {
         }
     }
 
+    /// Whether the coupon has run out at `at` (an RFC 3339 time).
+    pub fn expired_at(&self, at: &str) -> bool {
+        self.expires_at.as_deref().is_some_and(|e| e <= at)
+    }
+
     /// Whether the coupon discounts `product_id`.
     pub fn applies_to(&self, product_id: &str) -> bool {
         self.product_ids.is_empty() || self.product_ids.iter().any(|p| p == product_id)
@@ -267,10 +272,7 @@ pub(crate) async fn redeem(
     if !c.active {
         return Err(unknown());
     }
-    if c.expires_at
-        .as_deref()
-        .is_some_and(|e| e <= clock::now().as_str())
-    {
+    if c.expired_at(&clock::now()) {
         return Err(field_error("couponCode", format!("{code} has expired")));
     }
     if let Some(cur) = &c.currency {
@@ -296,4 +298,20 @@ pub(crate) async fn redeem(
         ));
     }
     Ok(c)
+}
+
+/// The discount a recurring coupon still gives a renewal at `at`: none once
+/// it is switched off or expired.
+pub(crate) async fn renewal_discount(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: &str,
+) -> CoreResult<Option<Discount>> {
+    let row = sqlx::query("SELECT * FROM coupons WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let c = row_to_coupon(&row)?;
+    Ok((c.active && !c.expired_at(at)).then(|| c.discount()))
 }

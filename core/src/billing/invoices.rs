@@ -327,7 +327,7 @@ pub(crate) async fn insert(conn: &mut AnyConnection, n: NewInvoice<'_>) -> CoreR
             n.currency,
             -p.credit_applied,
             "applied to an invoice",
-            &id,
+            Some(&id),
             &now,
         )
         .await?;
@@ -353,14 +353,14 @@ pub async fn credit_balance(
 
 /// Add a credit entry (positive: credit given; negative: credit spent).
 #[allow(clippy::too_many_arguments)]
-async fn add_credit(
+pub(crate) async fn add_credit(
     conn: &mut AnyConnection,
     tenant: &str,
     customer: &str,
     currency: &str,
     amount: i64,
     reason: &str,
-    invoice: &str,
+    invoice: Option<&str>,
     now: &str,
 ) -> CoreResult<()> {
     sqlx::query(
@@ -458,7 +458,7 @@ pub(crate) async fn apply_payment(
             &inv.currency,
             pay.amount,
             "payment for an invoice that was not open",
-            &inv.id,
+            Some(&inv.id),
             &now,
         )
         .await?;
@@ -551,7 +551,7 @@ pub async fn set_status(
                     &inv.currency,
                     inv.credit_applied,
                     "invoice cancelled",
-                    &inv.id,
+                    Some(&inv.id),
                     &now,
                 )
                 .await?;

@@ -324,32 +324,7 @@ async fn renewal_invoice(db: &Db, id: &str, now: OffsetDateTime) -> CoreResult<b
         .fetch_one(&mut *tx)
         .await?;
     let coupon = match &s.coupon_id {
-        Some(cid) => {
-            let row = sqlx::query(
-                "SELECT kind, percent_ppm, amount, active, expires_at FROM coupons WHERE id = $1",
-            )
-            .bind(cid)
-            .fetch_optional(&mut *tx)
-            .await?;
-            row.and_then(|r| {
-                let active: i64 = r.try_get("active").ok()?;
-                let expires: Option<String> = r.try_get("expires_at").ok()?;
-                if active == 0 || expires.is_some_and(|e| e <= clock::format(now)) {
-                    return None;
-                }
-                let kind: String = r.try_get("kind").ok()?;
-                match kind.as_str() {
-                    "percent" => r
-                        .try_get::<Option<i64>, _>("percent_ppm")
-                        .ok()?
-                        .map(pricing::Discount::Percent),
-                    _ => r
-                        .try_get::<Option<i64>, _>("amount")
-                        .ok()?
-                        .map(pricing::Discount::Fixed),
-                }
-            })
-        }
+        Some(cid) => super::coupons::renewal_discount(&mut tx, cid, &clock::format(now)).await?,
         None => None,
     };
     let period_words = format!("{} – {}", &start[..10], &end[..10]);
@@ -382,19 +357,7 @@ async fn renewal_invoice(db: &Db, id: &str, now: OffsetDateTime) -> CoreResult<b
         admin: true,
     };
     let customer = customers::get(db, &v, &s.customer_id).await?;
-    let rate = match &customer.address {
-        Some(a) => {
-            tax::rate_for(
-                &mut tx,
-                &s.tenant_id,
-                &a.country,
-                a.state.as_deref().unwrap_or(""),
-                &clock::format(now),
-            )
-            .await?
-        }
-        None => None,
-    };
+    let rate = tax::rate_for_customer(&mut tx, &customer, &clock::format(now)).await?;
     let credit = invoices::credit_balance(&mut tx, &s.customer_id, &s.currency).await?;
     let priced = pricing::price(
         &lines,

@@ -87,6 +87,11 @@ pub fn format(minor: i64, currency: &str) -> String {
     format!("{sign}{int}.{frac}")
 }
 
+/// Minor units with their currency code, as people read them: "19.99 USD".
+pub fn with_code(minor: i64, currency: &str) -> String {
+    format!("{} {currency}", format(minor, currency))
+}
+
 /// Minor units as a JSON number with the same decimal digits.
 pub fn to_json(minor: i64, currency: &str) -> serde_json::Value {
     let text = format(minor, currency);

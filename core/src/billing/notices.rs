@@ -126,9 +126,7 @@ pub async fn render(
     let customer = super::customers::get(db, &v, &customer_id).await?;
     let seller = crate::tenants::name(db, &tenant_id).await?;
     let base = portal_url.trim_end_matches('/');
-    let amount = |i: &invoices::Invoice, minor: i64| {
-        format!("{} {}", money::format(minor, &i.currency), i.currency)
-    };
+    let amount = |i: &invoices::Invoice, minor: i64| money::with_code(minor, &i.currency);
     let mut lines = vec![format!("Hello {},", customer.name), String::new()];
     let subject = match (p.template, &inv, &sub) {
         (Template::OrderConfirmation, Some(i), _) => {

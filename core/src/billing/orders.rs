@@ -370,19 +370,7 @@ pub async fn create(
         }
     }
     let now = clock::now();
-    let rate = match &customer.address {
-        Some(a) => {
-            tax::rate_for(
-                &mut tx,
-                v.tenant(),
-                &a.country,
-                a.state.as_deref().unwrap_or(""),
-                &now,
-            )
-            .await?
-        }
-        None => None,
-    };
+    let rate = tax::rate_for_customer(&mut tx, &customer, &now).await?;
     let credit = invoices::credit_balance(&mut tx, &customer.id, &currency).await?;
     let priced = pricing::price(
         &lines,

@@ -387,10 +387,9 @@ pub async fn checkout_session(
     let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
     price.unit_amount = Some(inv.amount_due);
     price.product_data = Some(ProductData::new(format!(
-        "Invoice {} ({} {})",
+        "Invoice {} ({})",
         inv.display_number(),
-        money::format(inv.amount_due, &inv.currency),
-        inv.currency
+        money::with_code(inv.amount_due, &inv.currency)
     )));
     let mut line = CreateCheckoutSessionLineItems::new();
     line.price_data = Some(price);

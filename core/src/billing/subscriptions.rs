@@ -419,37 +419,23 @@ pub async fn change_plan_at(
     let customer = customers::get(db, v, &s.customer_id).await?;
     let now = clock::format(at);
     let mut tx = db.begin_write().await?;
-    let rate = match &customer.address {
-        Some(a) => {
-            tax::rate_for(
-                &mut tx,
-                &s.tenant_id,
-                &a.country,
-                a.state.as_deref().unwrap_or(""),
-                &now,
-            )
-            .await?
-        }
-        None => None,
-    };
+    let rate = tax::rate_for_customer(&mut tx, &customer, &now).await?;
     // The credit carries the tax that was added to what was paid for it.
     let credit_total = match &rate {
         Some(r) if !r.inclusive => credit + super::money::share(credit, r.rate_ppm),
         _ => credit,
     };
     if credit_total > 0 {
-        sqlx::query(
-            "INSERT INTO credit_entries (id, tenant_id, customer_id, currency, amount, reason, invoice_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+        invoices::add_credit(
+            &mut tx,
+            &s.tenant_id,
+            &s.customer_id,
+            &s.currency,
+            credit_total,
+            &format!("unused part of {} (plan change)", s.product_name),
+            None,
+            &now,
         )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&s.tenant_id)
-        .bind(&s.customer_id)
-        .bind(&s.currency)
-        .bind(credit_total)
-        .bind(format!("unused part of {} (plan change)", s.product_name))
-        .bind(&now)
-        .execute(&mut *tx)
         .await?;
     }
     let balance = invoices::credit_balance(&mut tx, &s.customer_id, &s.currency).await?;

@@ -134,6 +134,28 @@ pub async fn list(db: &Db, v: &Viewer) -> CoreResult<Vec<TaxRate>> {
     .collect()
 }
 
+/// The rate for an invoice dated `at` to `customer`: by the country and
+/// region of its address; none without an address.
+pub(crate) async fn rate_for_customer(
+    conn: &mut AnyConnection,
+    customer: &super::customers::Customer,
+    at: &str,
+) -> CoreResult<Option<TaxRate>> {
+    match &customer.address {
+        Some(a) => {
+            rate_for(
+                conn,
+                &customer.tenant_id,
+                &a.country,
+                a.state.as_deref().unwrap_or(""),
+                at,
+            )
+            .await
+        }
+        None => Ok(None),
+    }
+}
+
 /// The rate for an invoice dated `at` to a customer in `country`/`region`:
 /// a regional rate wins over the country's; the latest valid one wins.
 pub(crate) async fn rate_for(

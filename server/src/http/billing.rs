@@ -296,11 +296,7 @@ pub async fn payment_session(
     ApiJson(body): ApiJson<SessionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let v = viewer(&state, &p).await?;
-    let base = state
-        .config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", state.config.bind));
+    let base = state.config.public_base();
     let s = payments::create_session(
         &state.db,
         &v,

@@ -278,9 +278,8 @@ pub async fn place_order(
                 )
             } else {
                 format!(
-                    "Ordered. Pay {} {} to start your service.",
-                    billing::money::format(inv.amount_due, &inv.currency),
-                    inv.currency
+                    "Ordered. Pay {} to start your service.",
+                    billing::money::with_code(inv.amount_due, &inv.currency)
                 )
             };
             back(
@@ -303,12 +302,7 @@ pub async fn pay_invoice(
     Path(id): Path<String>,
 ) -> Response {
     let to = format!("/portal/invoices/{id}");
-    let base = state
-        .config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", state.config.bind));
-    let base = base.trim_end_matches('/').to_string();
+    let base = state.config.public_base();
     let result = async {
         let v = billing::viewer(&state.db, &p).await?;
         payments::create_session(
