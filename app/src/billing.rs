@@ -62,8 +62,11 @@ pub struct ItemRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InvoiceDetail {
     pub row: InvoiceRow,
-    pub seller: String,
+    /// The seller's name, address and tax id, as issued.
+    pub seller: Vec<String>,
     pub bill_to: Vec<String>,
+    /// Why the automatic charge of the saved card failed.
+    pub charge_error: Option<String>,
     pub items: Vec<ItemRow>,
     pub subtotal: String,
     pub discount: Option<String>,
@@ -195,38 +198,22 @@ pub async fn billing_invoice(id: String) -> Result<InvoiceDetail, ServerFnError>
     let i = mooring_core::billing::invoices::get(&db, &v, &id)
         .await
         .map_err(fail)?;
-    let seller = mooring_core::tenants::name(&db, &i.tenant_id)
-        .await
-        .map_err(fail)?;
-    let b = &i.bill_to;
-    let mut bill_to = vec![b["name"].as_str().unwrap_or_default().to_string()];
-    if let Some(a) = b["address"].as_object() {
-        for k in ["line1", "line2"] {
-            if let Some(v) = a.get(k).and_then(|v| v.as_str()) {
-                bill_to.push(v.to_string());
-            }
-        }
-        let city = [a.get("postalCode"), a.get("city"), a.get("state")]
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        bill_to.push(city);
-        if let Some(c) = a.get("country").and_then(|v| v.as_str()) {
-            bill_to.push(c.to_string());
-        }
-    }
-    bill_to.push(b["email"].as_str().unwrap_or_default().to_string());
-    if let Some(t) = b["taxId"].as_str() {
-        bill_to.push(format!("Tax id {t}"));
-    }
+    // Invoices from before the seller was kept show the tenant's name.
+    let seller = if i.bill_from.is_object() {
+        mooring_core::billing::invoices::party_lines(&i.bill_from, "legalName")
+    } else {
+        vec![mooring_core::tenants::name(&db, &i.tenant_id)
+            .await
+            .map_err(fail)?]
+    };
+    let bill_to = mooring_core::billing::invoices::party_lines(&i.bill_to, "name");
     let c = &i.currency;
     let rate = mooring_core::billing::money::format_percent(i.tax_rate_ppm);
     Ok(InvoiceDetail {
         row: invoice_row(&i),
         seller,
         bill_to,
+        charge_error: i.charge_error.clone().filter(|_| i.status == "unpaid"),
         items: i
             .items
             .iter()
@@ -288,7 +275,7 @@ pub async fn billing_subscriptions(
 
 /// How this installation takes payment: `(stripe, transfer instructions)`.
 #[server(prefix = "/_fn", endpoint = "billing_payment_mode")]
-pub async fn billing_payment_mode() -> Result<(bool, String), ServerFnError> {
+pub async fn billing_payment_mode() -> Result<(bool, Option<String>), ServerFnError> {
     caller()?;
     let ctx = use_context::<crate::server::PortalContext>()
         .ok_or_else(|| ServerFnError::new("portal context missing"))?;

@@ -12,8 +12,9 @@ pub struct PortalContext {
     pub started: std::time::Instant,
     /// Whether invoices are paid through Stripe (else by transfer).
     pub stripe: bool,
-    /// What customers read on an unpaid invoice when paying by transfer.
-    pub payment_instructions: String,
+    /// What customers read on an unpaid invoice about paying by transfer
+    /// (none: card only).
+    pub payment_instructions: Option<String>,
 }
 
 /// What the dashboard shows about this installation.

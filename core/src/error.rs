@@ -20,6 +20,10 @@ pub enum CoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Internal(String),
+    /// Something Mooring depends on (Stripe, a node) did not answer; trying
+    /// again later may work.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type CoreResult<T> = Result<T, CoreError>;
@@ -45,6 +49,7 @@ impl CoreError {
             CoreError::NotFound => "not_found",
             CoreError::Forbidden(_) => "forbidden",
             CoreError::Conflict(_) => "conflict",
+            CoreError::Unavailable(_) => "upstream_unavailable",
             CoreError::Database(_) | CoreError::Migrate(_) | CoreError::Internal(_) => "internal",
         }
     }

@@ -333,6 +333,14 @@ fn job_worker(
         billing::notices::KIND,
         billing::notices::Notifier { mailer, portal_url },
     );
+    // Saved cards are charged only with Stripe configured (the renewals
+    // sweep enqueues no charge otherwise).
+    let registry = match config.stripe() {
+        Some(config) => {
+            registry.register(billing::stripe::CHARGE, billing::stripe::Charger { config })
+        }
+        None => registry,
+    };
     // Service jobs of every product type; provisioners plug in here as they arrive.
     let services = billing::lifecycle::ServiceJobs::new();
     let registry = [

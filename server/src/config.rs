@@ -84,9 +84,13 @@ pub struct Config {
     pub suspend_after_days: u32,
     /// Days after it fell due that the service is terminated (`MOORING_TERMINATE_AFTER_DAYS`).
     pub terminate_after_days: u32,
-    /// Shown on unpaid invoices when paying by bank transfer
-    /// (`MOORING_PAYMENT_INSTRUCTIONS`): your bank details.
-    pub payment_instructions: String,
+    /// Days before an unpaid invoice falls due that a reminder is mailed
+    /// (`MOORING_REMINDER_DAYS`; 0: no reminders).
+    pub reminder_days: u32,
+    /// Bank-transfer instructions shown on unpaid invoices
+    /// (`MOORING_PAYMENT_INSTRUCTIONS`): your bank details. Without Stripe a
+    /// generic text is shown when unset; with Stripe, card only.
+    pub payment_instructions: Option<String>,
 }
 
 /// A list of IP addresses, as a sequence or as one comma-separated string.
@@ -136,7 +140,8 @@ impl Default for Config {
             renewal_lead_days: 7,
             suspend_after_days: 3,
             terminate_after_days: 30,
-            payment_instructions: "Pay by bank transfer and quote the invoice number; the invoice is marked paid when the money arrives.".into(),
+            reminder_days: 3,
+            payment_instructions: None,
             admin_email: None,
             admin_password: None,
             smtp_url: None,
@@ -179,6 +184,7 @@ const ENV_TYPED_KEYS: &[&str] = &[
     "renewal_lead_days",
     "suspend_after_days",
     "terminate_after_days",
+    "reminder_days",
 ];
 
 impl Config {
@@ -236,6 +242,8 @@ impl Config {
             renewal_lead_days: i64::from(self.renewal_lead_days),
             suspend_after_days: i64::from(self.suspend_after_days),
             terminate_after_days: i64::from(self.terminate_after_days),
+            reminder_days: i64::from(self.reminder_days),
+            auto_charge: self.stripe().is_some(),
         })
     }
 
@@ -396,6 +404,7 @@ mod tests {
                 ("RENEWAL_LEAD_DAYS", "10"),
                 ("SUSPEND_AFTER_DAYS", "5"),
                 ("TERMINATE_AFTER_DAYS", "45"),
+                ("REMINDER_DAYS", "2"),
                 ("ADMIN_EMAIL", "a@b.co"),
                 ("ADMIN_PASSWORD", "000123456789"),
                 ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
@@ -407,7 +416,7 @@ mod tests {
                 );
                 jail.set_env(format!("MOORING_{key}"), value);
             }
-            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 23);
+            assert_eq!(ENV_TEXT_KEYS.len() + ENV_TYPED_KEYS.len(), 24);
             let c = Config::load(None)?;
             assert_eq!(c.bind.port(), 1);
             assert_eq!(c.data_dir, PathBuf::from("/d"));
@@ -420,9 +429,10 @@ mod tests {
                 (
                     c.renewal_lead_days,
                     c.suspend_after_days,
-                    c.terminate_after_days
+                    c.terminate_after_days,
+                    c.reminder_days
                 ),
-                (10, 5, 45)
+                (10, 5, 45, 2)
             );
             assert_eq!(c.admin_email.as_deref(), Some("a@b.co"));
             assert_eq!(

@@ -265,13 +265,22 @@ pub fn InvoiceDocument(inv: InvoiceDetail) -> impl IntoView {
                     <p><span class=invoice_badge(&r.status) data-testid="invoice-status">{r.status.clone()}</span></p>
                 </div>
                 <div class="invoice-meta">
-                    <p><strong>{inv.seller.clone()}</strong></p>
+                    <div class="seller" data-testid="invoice-seller">
+                        {inv.seller.iter().enumerate().map(|(n, l)| if n == 0 {
+                            view! { <div><strong>{l.clone()}</strong></div> }.into_any()
+                        } else {
+                            view! { <div>{l.clone()}</div> }.into_any()
+                        }).collect_view()}
+                    </div>
                     <p>{format!("Issued {}", day(&r.created_at))}</p>
                     <p>{format!("Due {}", day(&r.due_at))}</p>
                     {inv.paid_at.clone().map(|p| view! { <p>{format!("Paid {}", day(&p))}</p> })}
                     {inv.period.clone().map(|p| view! { <p>{format!("Period {p}")}</p> })}
                 </div>
             </header>
+            {inv.charge_error.clone().map(|e| view! {
+                <p class="card attention" data-testid="charge-error">{format!("The automatic charge of the saved card failed: {e}")}</p>
+            })}
             <section class="bill-to">
                 <h2>"Bill to"</h2>
                 {inv.bill_to.iter().filter(|l| !l.trim().is_empty()).map(|l| view! { <div>{l.clone()}</div> }).collect_view()}

@@ -156,20 +156,17 @@ pub fn PortalInvoice() -> impl IntoView {
                         let unpaid = inv.row.status == "unpaid";
                         let (id, number, due) = (inv.row.id.clone(), inv.row.number.clone(), inv.row.amount_due.clone());
                         view! {
-                            {unpaid.then(|| if stripe {
-                                view! {
-                                    <form method="post" action=format!("/portal/invoices/{id}/pay") class="actions-row no-print">
-                                        <button type="submit" class="button primary">{format!("Pay {due} by card")}</button>
-                                    </form>
-                                }.into_any()
-                            } else {
-                                view! {
-                                    <section class="card attention no-print" data-testid="payment-instructions">
-                                        <h2>{format!("How to pay {due}")}</h2>
-                                        <p>{instructions.clone()}</p>
-                                        <p>{format!("Reference: {number}")}</p>
-                                    </section>
-                                }.into_any()
+                            {(unpaid && stripe).then(|| view! {
+                                <form method="post" action=format!("/portal/invoices/{id}/pay") class="actions-row no-print">
+                                    <button type="submit" class="button primary">{format!("Pay {due} by card")}</button>
+                                </form>
+                            })}
+                            {instructions.filter(|_| unpaid).map(|text| view! {
+                                <section class="card attention no-print" data-testid="payment-instructions">
+                                    <h2>{if stripe { format!("Or pay {due} by bank transfer") } else { format!("How to pay {due}") }}</h2>
+                                    <p>{text}</p>
+                                    <p>{format!("Reference: {number}")}</p>
+                                </section>
                             })}
                             <InvoiceDocument inv/>
                         }.into_any()

@@ -104,7 +104,7 @@ fn email_free<T>(res: Result<T, sqlx::Error>, email: &str) -> CoreResult<T> {
     }
 }
 
-fn check_address(a: &Address) -> CoreResult<()> {
+pub(crate) fn check_address(a: &Address) -> CoreResult<()> {
     if a.line1.trim().is_empty() {
         return Err(field_error("address.line1", "is required"));
     }

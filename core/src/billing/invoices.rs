@@ -45,6 +45,11 @@ pub struct Invoice {
     pub amount_due: i64,
     pub amount_refunded: i64,
     pub bill_to: serde_json::Value,
+    /// The seller as it was when issued (null on invoices from before it was kept).
+    pub bill_from: serde_json::Value,
+    pub charge_attempted_at: Option<String>,
+    pub charge_error: Option<String>,
+    pub reminded_at: Option<String>,
     pub period_start: Option<String>,
     pub period_end: Option<String>,
     pub due_at: String,
@@ -92,6 +97,7 @@ impl Invoice {
             "amountDue": amount(self.amount_due, c),
             "amountRefunded": amount(self.amount_refunded, c),
             "billTo": self.bill_to,
+            "billFrom": self.bill_from,
             "periodStart": self.period_start,
             "periodEnd": self.period_end,
             "dueAt": self.due_at,
@@ -134,6 +140,13 @@ fn row_to_invoice(r: &sqlx::any::AnyRow, items: Vec<InvoiceItem>) -> CoreResult<
         amount_due: r.try_get("amount_due")?,
         amount_refunded: r.try_get("amount_refunded")?,
         bill_to: serde_json::from_str(&bill_to).unwrap_or(serde_json::Value::Null),
+        bill_from: r
+            .try_get::<Option<String>, _>("bill_from")?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(serde_json::Value::Null),
+        charge_attempted_at: r.try_get("charge_attempted_at")?,
+        charge_error: r.try_get("charge_error")?,
+        reminded_at: r.try_get("reminded_at")?,
         period_start: r.try_get("period_start")?,
         period_end: r.try_get("period_end")?,
         due_at: r.try_get("due_at")?,
@@ -271,12 +284,14 @@ pub(crate) async fn insert(conn: &mut AnyConnection, n: NewInvoice<'_>) -> CoreR
     let bill_to = serde_json::json!({
         "name": c.name, "email": c.email, "address": c.address, "taxId": c.tax_id,
     });
+    let bill_from = serde_json::to_string(&super::profile::load(conn, n.tenant).await?)
+        .map_err(|e| CoreError::Internal(format!("billing profile: {e}")))?;
     let p = n.priced;
     sqlx::query(
         "INSERT INTO invoices (id, tenant_id, customer_id, order_id, subscription_id, number, status, currency, \
          subtotal, discount, tax, tax_rate_ppm, tax_inclusive, tax_name, total, credit_applied, amount_due, bill_to, \
-         period_start, period_end, due_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'unpaid', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)",
+         period_start, period_end, due_at, created_at, updated_at, bill_from) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'unpaid', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21, $22)",
     )
     .bind(&id)
     .bind(n.tenant)
@@ -299,6 +314,7 @@ pub(crate) async fn insert(conn: &mut AnyConnection, n: NewInvoice<'_>) -> CoreR
     .bind(n.period.as_ref().map(|p| p.1.clone()))
     .bind(&n.due_at)
     .bind(&now)
+    .bind(bill_from)
     .execute(&mut *conn)
     .await?;
     for (i, l) in p.lines.iter().enumerate() {
@@ -333,6 +349,35 @@ pub(crate) async fn insert(conn: &mut AnyConnection, n: NewInvoice<'_>) -> CoreR
         .await?;
     }
     Ok(id)
+}
+
+/// The printed lines of a party (`billTo`, `billFrom`): name, address,
+/// email, tax id; empty lines dropped.
+pub fn party_lines(b: &serde_json::Value, name_key: &str) -> Vec<String> {
+    let mut lines = vec![b[name_key].as_str().unwrap_or_default().to_string()];
+    if let Some(a) = b["address"].as_object() {
+        for k in ["line1", "line2"] {
+            if let Some(v) = a.get(k).and_then(|v| v.as_str()) {
+                lines.push(v.to_string());
+            }
+        }
+        let city = [a.get("postalCode"), a.get("city"), a.get("state")]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        lines.push(city);
+        if let Some(c) = a.get("country").and_then(|v| v.as_str()) {
+            lines.push(c.to_string());
+        }
+    }
+    lines.push(b["email"].as_str().unwrap_or_default().to_string());
+    if let Some(t) = b["taxId"].as_str() {
+        lines.push(format!("Tax id {t}"));
+    }
+    lines.retain(|l| !l.trim().is_empty());
+    lines
 }
 
 /// A customer's credit balance in `currency`.
@@ -488,6 +533,47 @@ pub(crate) async fn apply_payment(
         subscriptions::renewal_paid(db, conn, sub, &inv).await?;
     }
     Ok(true)
+}
+
+/// Refund a paid invoice (operators): with Stripe configured, what was paid
+/// through Stripe is refunded there first (each payment's unrefunded part);
+/// then the invoice is marked refunded (other payments are recorded as
+/// refunded: the operator returns that money by hand).
+pub async fn refund(
+    db: &Db,
+    v: &Viewer,
+    actor: &str,
+    id: &str,
+    stripe: Option<&super::stripe::StripeConfig>,
+) -> CoreResult<Invoice> {
+    v.require_operator("only operators refund invoices")?;
+    let inv = get(db, v, id).await?;
+    if let (Some(cfg), "paid") = (stripe, inv.status.as_str()) {
+        let open: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, amount - amount_refunded FROM payments WHERE invoice_id = $1 AND provider = 'stripe' \
+             AND amount > amount_refunded ORDER BY created_at",
+        )
+        .bind(&inv.id)
+        .fetch_all(db.pool())
+        .await?;
+        for (payment, left) in open {
+            super::stripe::refund_payment(cfg, db, &payment, left).await?;
+        }
+        let now = get(db, v, id).await?;
+        if now.status == "refunded" {
+            audit::record(
+                db,
+                audit::NewEvent::new("invoice.refunded")
+                    .tenant(v.tenant())
+                    .actor(Some(actor.to_string()))
+                    .resource("invoice", &inv.id)
+                    .meta(serde_json::json!({ "from": inv.status, "number": inv.display_number(), "provider": "stripe" })),
+            )
+            .await?;
+            return Ok(now);
+        }
+    }
+    set_status(db, v, actor, id, "refunded").await
 }
 
 /// `PATCH /invoices/:id/status` (operators): unpaid → paid (recorded as a

@@ -82,6 +82,10 @@ pub struct Policy {
     pub suspend_after_days: i64,
     /// Terminate this many days after it fell due.
     pub terminate_after_days: i64,
+    /// Remind this many days before an unpaid invoice falls due (0: never).
+    pub reminder_days: i64,
+    /// Charge saved cards when a renewal falls due (Stripe is configured).
+    pub auto_charge: bool,
 }
 
 impl Default for Policy {
@@ -90,6 +94,8 @@ impl Default for Policy {
             renewal_lead_days: 7,
             suspend_after_days: 3,
             terminate_after_days: 30,
+            reminder_days: 3,
+            auto_charge: false,
         }
     }
 }
@@ -108,8 +114,8 @@ impl JobHandler for Renewals {
         ctx.log(
             "stdout",
             format!(
-                "{} renewal invoice(s), {} cancelled at period end, {} past due, {} suspended, {} terminated",
-                report.invoiced, report.ended, report.past_due, report.suspended, report.terminated
+                "{} renewal invoice(s), {} card charge(s) started, {} reminder(s), {} cancelled at period end, {} past due, {} suspended, {} terminated",
+                report.invoiced, report.charging, report.reminded, report.ended, report.past_due, report.suspended, report.terminated
             ),
         )
         .await?;
@@ -121,6 +127,9 @@ impl JobHandler for Renewals {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
     pub invoiced: usize,
+    /// `billing.charge` jobs enqueued for saved cards.
+    pub charging: usize,
+    pub reminded: usize,
     pub ended: usize,
     pub past_due: usize,
     pub suspended: usize,
@@ -173,12 +182,71 @@ pub async fn sweep(db: &Db, policy: Policy, now: OffsetDateTime) -> CoreResult<S
             r.ended += 1;
         }
     }
-    // 3. Dunning, by how long the oldest unpaid renewal has been due.
+    // 3. Saved cards are charged when their invoice falls due.
+    if policy.auto_charge {
+        let chargeable: Vec<String> = sqlx::query_scalar(
+            "SELECT i.id FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id \
+             JOIN customers c ON c.id = i.customer_id \
+             WHERE i.status = 'unpaid' AND i.amount_due > 0 AND i.charge_attempted_at IS NULL AND i.due_at <= $1 \
+             AND s.payment_method_id IS NOT NULL AND c.stripe_customer_id IS NOT NULL",
+        )
+        .bind(&now_s)
+        .fetch_all(db.pool())
+        .await?;
+        for id in chargeable {
+            if start_charge(db, &id, &now_s).await? {
+                r.charging += 1;
+            }
+        }
+    }
+    // 4. Reminders before the due date, once per invoice, not on the day it
+    // was issued (its "invoice issued" mail just went out).
+    if policy.reminder_days > 0 {
+        let soon: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, tenant_id FROM invoices WHERE status = 'unpaid' AND amount_due > 0 AND reminded_at IS NULL \
+             AND due_at > $1 AND due_at <= $2 AND created_at <= $3",
+        )
+        .bind(&now_s)
+        .bind(clock::format(now + Duration::days(policy.reminder_days)))
+        .bind(clock::format(now - Duration::days(1)))
+        .fetch_all(db.pool())
+        .await?;
+        for (id, tenant) in soon {
+            let mut tx = db.begin_write().await?;
+            let marked = sqlx::query(
+                "UPDATE invoices SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL AND status = 'unpaid'",
+            )
+            .bind(&now_s)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            if marked.rows_affected() == 1 {
+                super::notices::enqueue(
+                    db,
+                    &mut tx,
+                    &tenant,
+                    super::notices::Template::InvoiceReminder,
+                    Some(&id),
+                    None,
+                    None,
+                )
+                .await?;
+                r.reminded += 1;
+            }
+            tx.commit().await?;
+        }
+    }
+    // 5. Dunning, by how long the oldest unpaid renewal has been due. An
+    // invoice whose card charge is under way (started within a day, no
+    // error yet) waits for its outcome.
     let overdue = sqlx::query(
         "SELECT s.id, MIN(i.due_at) AS due FROM subscriptions s JOIN invoices i ON i.subscription_id = s.id \
-         WHERE i.status = 'unpaid' AND i.due_at < $1 AND s.status IN ('active', 'past_due', 'suspended') GROUP BY s.id",
+         WHERE i.status = 'unpaid' AND i.due_at < $1 AND s.status IN ('active', 'past_due', 'suspended') \
+         AND NOT (i.charge_attempted_at IS NOT NULL AND i.charge_error IS NULL AND i.charge_attempted_at > $2) \
+         GROUP BY s.id",
     )
     .bind(&now_s)
+    .bind(clock::format(now - Duration::days(1)))
     .fetch_all(db.pool())
     .await?;
     for row in overdue {
@@ -224,6 +292,41 @@ pub async fn sweep(db: &Db, policy: Policy, now: OffsetDateTime) -> CoreResult<S
         }
     }
     Ok(r)
+}
+
+/// Mark invoice `id` as being charged and enqueue its `billing.charge` job,
+/// once (the mark is the guard).
+async fn start_charge(db: &Db, id: &str, now: &str) -> CoreResult<bool> {
+    let mut tx = db.begin_write().await?;
+    let marked = sqlx::query(
+        "UPDATE invoices SET charge_attempted_at = $1, charge_error = NULL WHERE id = $2 \
+         AND charge_attempted_at IS NULL AND status = 'unpaid'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if marked.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let tenant: String = sqlx::query_scalar("SELECT tenant_id FROM invoices WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    crate::jobs::enqueue(
+        db,
+        &mut tx,
+        crate::jobs::NewJob::new(
+            tenant,
+            super::stripe::CHARGE,
+            serde_json::json!({ "invoiceId": id }),
+        )
+        .target("invoice", id)
+        .max_attempts(8),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Move a subscription from one of `from` to `to` (and enqueue `job`), once.

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod payments;
 pub mod pricing;
 pub mod products;
+pub mod profile;
 pub mod stripe;
 pub mod subscriptions;
 pub mod tax;

@@ -26,6 +26,7 @@ pub const KIND: &str = "billing.notify";
 pub enum Template {
     OrderConfirmation,
     InvoiceIssued,
+    InvoiceReminder,
     PaymentReceived,
     PaymentFailed,
     InvoiceOverdue,
@@ -124,7 +125,12 @@ pub async fn render(
         admin: true,
     };
     let customer = super::customers::get(db, &v, &customer_id).await?;
-    let seller = crate::tenants::name(db, &tenant_id).await?;
+    let seller = {
+        let mut conn = db.pool().acquire().await?;
+        super::profile::load(&mut conn, &tenant_id)
+            .await?
+            .legal_name
+    };
     let base = portal_url.trim_end_matches('/');
     let amount = |i: &invoices::Invoice, minor: i64| money::with_code(minor, &i.currency);
     let mut lines = vec![format!("Hello {},", customer.name), String::new()];
@@ -172,6 +178,24 @@ pub async fn render(
                 "Invoice {} ({})",
                 i.display_number(),
                 amount(i, i.amount_due)
+            )
+        }
+        (Template::InvoiceReminder, Some(i), _) => {
+            lines.push(format!(
+                "a reminder: invoice {} ({}) is due on {}.",
+                i.display_number(),
+                amount(i, i.amount_due),
+                &i.due_at[..10]
+            ));
+            lines.push(format!("Pay it here: {base}/portal/invoices/{}", i.id));
+            lines.push(
+                "If a card is saved for this service, it is charged on the due date; nothing to do."
+                    .into(),
+            );
+            format!(
+                "Reminder: invoice {} is due on {}",
+                i.display_number(),
+                &i.due_at[..10]
             )
         }
         (Template::PaymentReceived, Some(i), _) => {

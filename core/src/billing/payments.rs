@@ -55,14 +55,16 @@ pub async fn create_session(
             .await?;
     let session = match stripe {
         Some(cfg) => {
-            let email: String = sqlx::query_scalar("SELECT email FROM customers WHERE id = $1")
-                .bind(&inv.customer_id)
-                .fetch_one(db.pool())
-                .await?;
+            let (email, stripe_customer): (String, Option<String>) =
+                sqlx::query_as("SELECT email, stripe_customer_id FROM customers WHERE id = $1")
+                    .bind(&inv.customer_id)
+                    .fetch_one(db.pool())
+                    .await?;
             let (id, url) = super::stripe::checkout_session(
                 cfg,
                 &inv,
                 &email,
+                stripe_customer.as_deref(),
                 attempt + 1,
                 success_url,
                 cancel_url,

@@ -15,7 +15,11 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::{invoices, money};
-use crate::{clock, events, CoreError, CoreResult, Db};
+use crate::{
+    clock, events,
+    jobs::{JobContext, JobError, JobHandler},
+    CoreError, CoreResult, Db,
+};
 
 /// How Mooring reaches Stripe.
 #[derive(Clone)]
@@ -361,25 +365,20 @@ pub async fn checkout_session(
     cfg: &StripeConfig,
     inv: &invoices::Invoice,
     customer_email: &str,
+    stripe_customer: Option<&str>,
     attempt: i64,
     success_url: &str,
     cancel_url: &str,
 ) -> CoreResult<(String, String)> {
-    use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
+    use stripe::StripeRequest;
     use stripe_checkout::checkout_session::{
-        CreateCheckoutSession, CreateCheckoutSessionLineItems,
-        CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionPaymentIntentData,
+        CreateCheckoutSession, CreateCheckoutSessionCustomerCreation,
+        CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+        CreateCheckoutSessionPaymentIntentData,
         CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, ProductData,
     };
-    let client = stripe::ClientBuilder::new(cfg.secret_key.clone())
-        .url(cfg.api_base.clone())
-        .build()
-        .map_err(|e| CoreError::Internal(format!("Stripe client: {e}")))?;
-    let currency: stripe_types::Currency = inv
-        .currency
-        .to_lowercase()
-        .parse()
-        .map_err(|_| CoreError::Invalid(format!("Stripe does not take {}", inv.currency)))?;
+    let client = client(cfg)?;
+    let currency = currency(&inv.currency)?;
     let metadata = std::collections::HashMap::from([
         ("mooring_invoice_id".to_string(), inv.id.clone()),
         ("mooring_tenant_id".to_string(), inv.tenant_id.clone()),
@@ -403,22 +402,278 @@ pub async fn checkout_session(
         .success_url(success_url)
         .cancel_url(cancel_url)
         .client_reference_id(inv.id.clone())
-        .customer_email(customer_email)
         .line_items(vec![line])
         .metadata(metadata)
         .payment_intent_data(intent);
-    let key = IdempotencyKey::new(format!("mooring-invoice-{}-attempt-{attempt}", inv.id))
-        .map_err(|e| CoreError::Internal(format!("idempotency key: {e}")))?;
+    // The card is saved on a Stripe customer, so renewals can charge it.
+    let req = match stripe_customer {
+        Some(c) => req.customer(c),
+        None => req
+            .customer_email(customer_email)
+            .customer_creation(CreateCheckoutSessionCustomerCreation::Always),
+    };
+    let strategy = idempotency(format!("mooring-invoice-{}-attempt-{attempt}", inv.id))?;
     let session = req
         .customize()
-        .request_strategy(RequestStrategy::Idempotent(key))
+        .request_strategy(strategy)
         .send(&client)
         .await
-        .map_err(|e| CoreError::Conflict(format!("Stripe refused the checkout session: {e}")))?;
+        .map_err(|e| match e {
+            stripe::StripeError::Stripe(e, _) => CoreError::Conflict(format!(
+                "Stripe refused the checkout session: {}",
+                e.message.clone().unwrap_or_default()
+            )),
+            other => CoreError::Unavailable(format!("Stripe could not be reached: {other}")),
+        })?;
     let url = session
         .url
         .ok_or_else(|| CoreError::Internal("Stripe answered a session without a URL".into()))?;
     Ok((session.id.to_string(), url))
+}
+
+fn client(cfg: &StripeConfig) -> CoreResult<stripe::Client> {
+    stripe::ClientBuilder::new(cfg.secret_key.clone())
+        .url(cfg.api_base.clone())
+        .build()
+        .map_err(|e| CoreError::Internal(format!("Stripe client: {e}")))
+}
+
+fn currency(code: &str) -> CoreResult<stripe_types::Currency> {
+    code.to_lowercase()
+        .parse()
+        .map_err(|_| CoreError::Invalid(format!("Stripe does not take {code}")))
+}
+
+fn idempotency(key: String) -> CoreResult<stripe::RequestStrategy> {
+    stripe::IdempotencyKey::new(key)
+        .map(stripe::RequestStrategy::Idempotent)
+        .map_err(|e| CoreError::Internal(format!("idempotency key: {e}")))
+}
+
+pub const CHARGE: &str = "billing.charge";
+
+/// The `billing.charge` job: charge the saved card of an invoice's
+/// subscription off-session (a PaymentIntent confirmed at once). The
+/// idempotency key is the invoice and the time the charge was started, so
+/// a retried job never charges twice. Success pays the invoice here (and
+/// the `payment_intent.succeeded` webhook, keyed by the same intent, then
+/// changes nothing); a declined card is recorded on the invoice, and the
+/// customer hears of it from the `payment_intent.payment_failed` webhook.
+pub struct Charger {
+    pub config: StripeConfig,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChargePayload {
+    invoice_id: String,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Charger {
+    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        use stripe::StripeRequest;
+        use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
+        let p: ChargePayload = ctx.payload()?;
+        let db = ctx.db();
+        let inv = {
+            let mut conn = db.pool().acquire().await.map_err(CoreError::from)?;
+            invoices::load(&mut conn, &p.invoice_id).await?
+        };
+        if inv.status != "unpaid" || inv.amount_due <= 0 {
+            ctx.log(
+                "stdout",
+                format!(
+                    "invoice {} is {}; nothing to charge",
+                    inv.display_number(),
+                    inv.status
+                ),
+            )
+            .await?;
+            return Ok(());
+        }
+        let saved: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT s.payment_method_id, c.stripe_customer_id FROM subscriptions s JOIN customers c ON c.id = s.customer_id \
+             WHERE s.id = $1",
+        )
+        .bind(inv.subscription_id.as_deref().unwrap_or(""))
+        .fetch_optional(db.pool())
+        .await
+        .map_err(CoreError::from)?;
+        let (Some(pm), Some(customer)) = saved.unwrap_or((None, None)) else {
+            return Err(JobError::permanent(
+                "no_saved_card",
+                format!(
+                    "invoice {} has no saved card to charge",
+                    inv.display_number()
+                ),
+            ));
+        };
+        let started = inv.charge_attempted_at.clone().unwrap_or_default();
+        let metadata = std::collections::HashMap::from([
+            ("mooring_invoice_id".to_string(), inv.id.clone()),
+            ("mooring_tenant_id".to_string(), inv.tenant_id.clone()),
+        ]);
+        ctx.log(
+            "stdout",
+            format!(
+                "charging {} for invoice {} to the saved card",
+                money::with_code(inv.amount_due, &inv.currency),
+                inv.display_number()
+            ),
+        )
+        .await?;
+        let client = client(&self.config)?;
+        let req = CreatePaymentIntent::new(inv.amount_due, currency(&inv.currency)?)
+            .customer(customer)
+            .payment_method(pm)
+            .confirm(true)
+            .off_session(CreatePaymentIntentOffSession::Bool(true))
+            .description(format!("Invoice {}", inv.display_number()))
+            .metadata(metadata);
+        let strategy = idempotency(format!("mooring-invoice-{}-charge-{started}", inv.id))?;
+        match req
+            .customize()
+            .request_strategy(strategy)
+            .send(&client)
+            .await
+        {
+            Ok(pi) if pi.status == stripe_shared::PaymentIntentStatus::Succeeded => {
+                let mut tx = db.begin_write().await?;
+                invoices::apply_payment(
+                    db,
+                    &mut tx,
+                    &inv.id,
+                    invoices::Payment {
+                        provider: "stripe",
+                        reference: pi.id.as_str(),
+                        amount: pi.amount_received,
+                    },
+                )
+                .await?;
+                tx.commit().await.map_err(CoreError::from)?;
+                ctx.log("stdout", format!("paid by {}", pi.id.as_str()))
+                    .await?;
+                Ok(())
+            }
+            Ok(pi) => {
+                let why = format!(
+                    "the payment needs the customer (Stripe status {})",
+                    pi.status.as_str()
+                );
+                record_charge_error(db, &inv.id, &why).await?;
+                ctx.log("stderr", why).await?;
+                Ok(())
+            }
+            Err(stripe::StripeError::Stripe(e, status)) if status == 402 => {
+                let why = e
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "the card was declined".into());
+                record_charge_error(db, &inv.id, &why).await?;
+                ctx.log("stderr", format!("declined: {why}")).await?;
+                Ok(())
+            }
+            Err(stripe::StripeError::Stripe(e, status))
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                let why = e
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("HTTP {status}"));
+                record_charge_error(db, &inv.id, &why).await?;
+                Err(JobError::permanent("stripe_refused", why))
+            }
+            Err(e) => Err(JobError::transient("stripe_unreachable", e.to_string())),
+        }
+    }
+}
+
+async fn record_charge_error(db: &Db, invoice: &str, why: &str) -> CoreResult<()> {
+    sqlx::query("UPDATE invoices SET charge_error = $1, updated_at = $2 WHERE id = $3")
+        .bind(why)
+        .bind(clock::now())
+        .bind(invoice)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Refund `amount` of a Stripe payment (by its PaymentIntent). The
+/// idempotency key is the payment and the amount refunded before, so a
+/// repeated click refunds once. The refund is recorded at once (keyed by
+/// Stripe's refund id, as the `charge.refunded` webhook records it too).
+pub async fn refund_payment(
+    cfg: &StripeConfig,
+    db: &Db,
+    payment_id: &str,
+    amount: i64,
+) -> CoreResult<String> {
+    use stripe::StripeRequest;
+    use stripe_core::refund::CreateRefund;
+    let (pi, refunded, invoice_id, paid): (String, i64, String, i64) = sqlx::query_as(
+        "SELECT provider_ref, amount_refunded, invoice_id, amount FROM payments WHERE id = $1 AND provider = 'stripe'",
+    )
+    .bind(payment_id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(CoreError::NotFound)?;
+    let req = CreateRefund::new()
+        .payment_intent(pi.clone())
+        .amount(amount);
+    let strategy = idempotency(format!("mooring-refund-{payment_id}-after-{refunded}"))?;
+    let refund = req
+        .customize()
+        .request_strategy(strategy)
+        .send(&client(cfg)?)
+        .await
+        .map_err(|e| match e {
+            stripe::StripeError::Stripe(e, _) => CoreError::Conflict(format!(
+                "Stripe refused the refund: {}",
+                e.message.clone().unwrap_or_default()
+            )),
+            other => CoreError::Unavailable(format!("Stripe could not be reached: {other}")),
+        })?;
+    let mut tx = db.begin_write().await?;
+    let now = clock::now();
+    let fresh = sqlx::query(
+        "INSERT INTO refunds (id, payment_id, provider_ref, amount, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (payment_id, provider_ref) DO NOTHING",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(payment_id)
+    .bind(refund.id.as_str())
+    .bind(refund.amount)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    if fresh.rows_affected() == 1 {
+        let total = (refunded + refund.amount).min(paid);
+        sqlx::query(
+            "UPDATE payments SET amount_refunded = $1 WHERE id = $2 AND amount_refunded < $1",
+        )
+        .bind(total)
+        .bind(payment_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE invoices SET amount_refunded = $1, updated_at = $2 WHERE id = $3 AND amount_refunded < $1")
+            .bind(total)
+            .bind(&now)
+            .bind(&invoice_id)
+            .execute(&mut *tx)
+            .await?;
+        if total >= paid {
+            sqlx::query(
+                "UPDATE invoices SET status = 'refunded', refunded_at = $1, updated_at = $1 WHERE id = $2 AND status = 'paid'",
+            )
+            .bind(&now)
+            .bind(&invoice_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(refund.id.as_str().to_string())
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ impl From<CoreError> for JobError {
             CoreError::NotFound => {
                 JobError::permanent("not_found", "the job's subject no longer exists")
             }
+            CoreError::Unavailable(m) => JobError::transient("unavailable", m),
             other => JobError::transient("internal", other.to_string()),
         }
     }

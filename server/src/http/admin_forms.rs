@@ -85,7 +85,10 @@ pub(super) async fn back_field(
 /// What to tell a person about a core error.
 pub(super) fn say(e: CoreError) -> String {
     match e {
-        CoreError::Invalid(m) | CoreError::Conflict(m) | CoreError::Forbidden(m) => capitalize(&m),
+        CoreError::Invalid(m)
+        | CoreError::Conflict(m)
+        | CoreError::Forbidden(m)
+        | CoreError::Unavailable(m) => capitalize(&m),
         CoreError::Field { message, .. } => capitalize(&message),
         CoreError::NotFound => "That no longer exists.".into(),
         other => {

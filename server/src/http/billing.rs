@@ -275,11 +275,13 @@ pub async fn set_invoice_status(
     ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<Json<Value>, ApiError> {
     let v = viewer(&state, &p).await?;
-    Ok(Json(
-        invoices::set_status(&state.db, &v, &p.user_id, &id, &body.status)
-            .await?
-            .to_json(),
-    ))
+    let inv = if body.status == "refunded" {
+        let stripe = state.config.stripe();
+        invoices::refund(&state.db, &v, &p.user_id, &id, stripe.as_ref()).await?
+    } else {
+        invoices::set_status(&state.db, &v, &p.user_id, &id, &body.status).await?
+    };
+    Ok(Json(inv.to_json()))
 }
 
 #[derive(Deserialize)]

@@ -189,7 +189,12 @@ pub async fn invoice_status(
     let to = format!("/admin/invoices/{id}");
     let result = async {
         let v = billing::viewer(&state.db, &p).await?;
-        invoices::set_status(&state.db, &v, &p.user_id, &id, &status).await
+        if status == "refunded" {
+            let stripe = state.config.stripe();
+            invoices::refund(&state.db, &v, &p.user_id, &id, stripe.as_ref()).await
+        } else {
+            invoices::set_status(&state.db, &v, &p.user_id, &id, &status).await
+        }
     }
     .await;
     match result {

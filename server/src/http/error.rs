@@ -227,6 +227,9 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound => ApiError::not_found(),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            CoreError::Unavailable(m) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", m)
+            }
             other => ApiError::internal(other),
         }
     }

@@ -142,7 +142,11 @@ pub fn app(state: AppState) -> Router {
         db: state.db.clone(),
         started: state.started,
         stripe: state.config.stripe().is_some(),
-        payment_instructions: state.config.payment_instructions.clone(),
+        payment_instructions: state.config.payment_instructions.clone().or_else(|| {
+            state.config.stripe().is_none().then(|| {
+                "Pay by bank transfer and quote the invoice number; the invoice is marked paid when the money arrives.".to_string()
+            })
+        }),
     };
     let provide = move || provide_context(portal.clone());
     let options = state.leptos.clone();

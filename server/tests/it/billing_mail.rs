@@ -80,6 +80,10 @@ async fn notices_flow(t: testkit::TestDb) {
     lifecycle::sweep(&db, Policy::default(), renews - Duration::days(3))
         .await
         .unwrap();
+    // Sweeping again the same day reminds no more.
+    lifecycle::sweep(&db, Policy::default(), renews - Duration::days(2))
+        .await
+        .unwrap();
     lifecycle::sweep(&db, Policy::default(), renews + Duration::days(1))
         .await
         .unwrap();
@@ -91,19 +95,23 @@ async fn notices_flow(t: testkit::TestDb) {
         .await
         .unwrap();
     drain(&worker).await;
-    let m = sink.wait_for(5).await;
+    let m = sink.wait_for(6).await;
     let subjects: Vec<&str> = m
         .iter()
         .filter_map(|x| x.lines().find(|l| l.starts_with("Subject: ")))
         .collect();
     for want in [
         "Subject: Invoice INV-000002 (9.99 EUR)",
+        &format!(
+            "Subject: Reminder: invoice INV-000002 is due on {}",
+            &subs[0].renews_at.as_deref().unwrap()[..10]
+        ),
         "Subject: Overdue: invoice INV-000002",
         "Subject: CloudPod Mini suspended",
     ] {
         assert!(subjects.contains(&want), "{want} in {subjects:?}");
     }
-    assert_eq!(m.len(), 5, "{subjects:?}");
+    assert_eq!(m.len(), 6, "{subjects:?}");
 }
 
 mooring_core::on_both_backends!(notices_flow);

@@ -187,8 +187,6 @@ impl Drop for SmtpSink {
     }
 }
 
-pub mod stripe_standin;
-
 /// The start of most billing tests: a "CloudPod Mini" at 9.99 a month in
 /// `currency`, a customer named `name` with `email`, and the invoice of
 /// their order for it. Returns `(admin view, product id, customer id, invoice)`.
