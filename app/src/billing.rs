@@ -91,6 +91,8 @@ pub struct SubscriptionRow {
     pub starts_at: String,
     pub renews_at: Option<String>,
     pub cancel_at_period_end: bool,
+    /// Plans it can move to now: `(product id, "Name — 19.99 USD monthly")`.
+    pub choices: Vec<(String, String)>,
 }
 
 #[cfg(feature = "ssr")]
@@ -256,9 +258,37 @@ pub async fn billing_subscriptions(
     let (list, _) = mooring_core::billing::subscriptions::list(&db, &v, &f, first_page()?)
         .await
         .map_err(fail)?;
+    let catalog = mooring_core::billing::products::ProductFilter {
+        active_only: true,
+        ..Default::default()
+    };
+    let (products, _) = mooring_core::billing::products::list(&db, &v, &catalog, first_page()?)
+        .await
+        .map_err(fail)?;
     Ok(list
         .into_iter()
         .map(|s| SubscriptionRow {
+            choices: if s.status == "active" && !s.cancel_at_period_end {
+                products
+                    .iter()
+                    .filter(|p| p.id != s.product_id && p.kind == s.product_kind)
+                    .filter_map(|p| {
+                        p.price(&s.billing_cycle, &s.currency).map(|a| {
+                            (
+                                p.id.clone(),
+                                format!(
+                                    "{} — {} {}",
+                                    p.name,
+                                    money(a * s.quantity, &s.currency),
+                                    s.billing_cycle.replace('_', "-")
+                                ),
+                            )
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             price: money(s.unit_price * s.quantity, &s.currency),
             id: s.id,
             customer_id: s.customer_id,
@@ -282,20 +312,180 @@ pub async fn billing_payment_mode() -> Result<(bool, Option<String>), ServerFnEr
     Ok((ctx.stripe, ctx.payment_instructions))
 }
 
+/// A customer with every field the edit form shows ("" when unset).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerDetail {
+    pub row: CustomerRow,
+    pub phone: String,
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+    pub tax_id: String,
+}
+
 /// One customer (operators).
 #[server(prefix = "/_fn", endpoint = "billing_customer")]
-pub async fn billing_customer(id: String) -> Result<CustomerRow, ServerFnError> {
+pub async fn billing_customer(id: String) -> Result<CustomerDetail, ServerFnError> {
     let (db, v) = viewer().await?;
     let c = mooring_core::billing::customers::get(&db, &v, &id)
         .await
         .map_err(fail)?;
-    Ok(CustomerRow {
-        country: c.address.as_ref().map(|a| a.country.clone()),
-        id: c.id,
-        name: c.name,
-        email: c.email,
-        status: c.status,
-        created_at: c.created_at,
+    let a = c.address.clone().unwrap_or_default();
+    Ok(CustomerDetail {
+        phone: c.phone.clone().unwrap_or_default(),
+        line1: a.line1,
+        line2: a.line2.unwrap_or_default(),
+        city: a.city,
+        state: a.state.unwrap_or_default(),
+        postal_code: a.postal_code.unwrap_or_default(),
+        country: a.country,
+        tax_id: c.tax_id.clone().unwrap_or_default(),
+        row: CustomerRow {
+            country: c.address.as_ref().map(|a| a.country.clone()),
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            status: c.status,
+            created_at: c.created_at,
+        },
+    })
+}
+
+/// A product with its prices as form values (`cycle → "9.99"`) in its
+/// first currency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductDetail {
+    pub row: ProductRow,
+    pub currency: String,
+    pub amounts: Vec<(String, String)>,
+}
+
+/// One product (operators).
+#[server(prefix = "/_fn", endpoint = "billing_product")]
+pub async fn billing_product(id: String) -> Result<ProductDetail, ServerFnError> {
+    let (db, v) = viewer().await?;
+    v.require_operator("only operators edit products")
+        .map_err(fail)?;
+    let p = mooring_core::billing::products::get(&db, &v, &id)
+        .await
+        .map_err(fail)?;
+    let currency = p
+        .prices
+        .first()
+        .map(|x| x.currency.clone())
+        .unwrap_or_else(|| "USD".into());
+    Ok(ProductDetail {
+        amounts: p
+            .prices
+            .iter()
+            .filter(|x| x.currency == currency)
+            .map(|x| {
+                (
+                    x.cycle.clone(),
+                    mooring_core::billing::money::format(x.amount, &x.currency),
+                )
+            })
+            .collect(),
+        currency,
+        row: ProductRow {
+            prices: p
+                .prices
+                .iter()
+                .map(|x| PriceRow {
+                    cycle: x.cycle.clone(),
+                    label: money(x.amount, &x.currency),
+                })
+                .collect(),
+            id: p.id,
+            name: p.name,
+            kind: p.kind,
+            sku: p.sku,
+            status: p.status,
+        },
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderRow {
+    pub id: String,
+    pub customer_id: String,
+    pub customer: String,
+    pub summary: String,
+    pub total: String,
+    pub status: String,
+    pub coupon: Option<String>,
+    pub invoice_id: Option<String>,
+    pub invoice_number: Option<String>,
+    pub created_at: String,
+}
+
+/// Orders (operators: all of the tenant; customers: their own).
+#[server(prefix = "/_fn", endpoint = "billing_orders")]
+pub async fn billing_orders(status: Option<String>) -> Result<Vec<OrderRow>, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let (list, _) = mooring_core::billing::orders::list(
+        &db,
+        &v,
+        status.as_deref().filter(|s| !s.is_empty()),
+        first_page()?,
+    )
+    .await
+    .map_err(fail)?;
+    Ok(list
+        .into_iter()
+        .map(|o| OrderRow {
+            summary: if o.lines > 1 {
+                format!("{} and {} more", o.first_line, o.lines - 1)
+            } else {
+                o.first_line.clone()
+            },
+            total: money(o.total, &o.currency),
+            invoice_number: o.invoice_number.map(|n| format!("INV-{n:06}")),
+            id: o.id,
+            customer_id: o.customer_id,
+            customer: o.customer_name,
+            status: o.status,
+            coupon: o.coupon_code,
+            invoice_id: o.invoice_id,
+            created_at: o.created_at,
+        })
+        .collect())
+}
+
+/// The seller's details invoices are issued under, as form values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct ProfileForm {
+    pub legal_name: String,
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+    pub tax_id: String,
+    pub email: String,
+}
+
+#[server(prefix = "/_fn", endpoint = "billing_profile")]
+pub async fn billing_profile() -> Result<ProfileForm, ServerFnError> {
+    let (db, v) = viewer().await?;
+    let p = mooring_core::billing::profile::get(&db, &v)
+        .await
+        .map_err(fail)?;
+    let a = p.address.unwrap_or_default();
+    Ok(ProfileForm {
+        legal_name: p.legal_name,
+        line1: a.line1,
+        line2: a.line2.unwrap_or_default(),
+        city: a.city,
+        state: a.state.unwrap_or_default(),
+        postal_code: a.postal_code.unwrap_or_default(),
+        country: a.country,
+        tax_id: p.tax_id.unwrap_or_default(),
+        email: p.email.unwrap_or_default(),
     })
 }
 

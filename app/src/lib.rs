@@ -23,8 +23,8 @@ use pages::{
     admin::{AdminDashboard, AdminSystem},
     audit::AdminAudit,
     billing_admin::{
-        AdminCoupons, AdminCustomer, AdminCustomers, AdminInvoice, AdminInvoices, AdminProducts,
-        AdminSubscriptions, AdminTaxRates,
+        AdminBillingProfile, AdminCoupons, AdminCustomer, AdminCustomers, AdminInvoice,
+        AdminInvoices, AdminOrders, AdminProduct, AdminProducts, AdminSubscriptions, AdminTaxRates,
     },
     home::Home,
     identity::{AdminApiKeys, AdminTenants, AdminTokens, AdminUsers, Profile},
@@ -85,6 +85,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("customers") view=AdminCustomers ssr=SsrMode::Async/>
                     <Route path=path!("customers/:id") view=AdminCustomer ssr=SsrMode::Async/>
                     <Route path=path!("products") view=AdminProducts ssr=SsrMode::Async/>
+                    <Route path=path!("products/:id") view=AdminProduct ssr=SsrMode::Async/>
+                    <Route path=path!("orders") view=AdminOrders ssr=SsrMode::Async/>
+                    <Route path=path!("billing-profile") view=AdminBillingProfile ssr=SsrMode::Async/>
                     <Route path=path!("invoices") view=AdminInvoices ssr=SsrMode::Async/>
                     <Route path=path!("invoices/:id") view=AdminInvoice ssr=SsrMode::Async/>
                     <Route path=path!("subscriptions") view=AdminSubscriptions ssr=SsrMode::Async/>

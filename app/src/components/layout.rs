@@ -110,10 +110,12 @@ pub fn AdminLayout() -> impl IntoView {
             <NavLink href="/admin/jobs" label="Jobs"/>
             <NavLink href="/admin/customers" label="Customers"/>
             <NavLink href="/admin/products" label="Products"/>
+            <NavLink href="/admin/orders" label="Orders"/>
             <NavLink href="/admin/invoices" label="Invoices"/>
             <NavLink href="/admin/subscriptions" label="Subscriptions"/>
             <NavLink href="/admin/coupons" label="Coupons"/>
             <NavLink href="/admin/tax-rates" label="Tax rates"/>
+            <NavLink href="/admin/billing-profile" label="Billing profile"/>
             <NavLink href="/admin/schedules" label="Schedules"/>
             <NavLink href="/admin/events" label="Events"/>
             <NavLink href="/admin/users" label="Users"/>

@@ -9,8 +9,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     billing::{
-        billing_customer, billing_customers, billing_invoice, billing_invoices, billing_products,
-        billing_subscriptions, InvoiceDetail, InvoiceRow, SubscriptionRow,
+        billing_customer, billing_customers, billing_invoice, billing_invoices, billing_orders,
+        billing_product, billing_products, billing_profile, billing_subscriptions, InvoiceDetail,
+        InvoiceRow, SubscriptionRow,
     },
     components::layout::FieldError,
 };
@@ -81,15 +82,36 @@ pub fn AdminCustomers() -> impl IntoView {
                 <div class="field"><label for="c-name">"Name"</label><input id="c-name" name="name" required=true/><FieldError field="name"/></div>
                 <div class="field"><label for="c-email">"Email"</label><input id="c-email" name="email" type="email" required=true/><FieldError field="email"/></div>
                 <div class="field"><label for="c-phone">"Phone"</label><input id="c-phone" name="phone" type="tel"/></div>
-                <div class="field"><label for="c-line1">"Address"</label><input id="c-line1" name="line1" autocomplete="address-line1"/><FieldError field="address.line1"/></div>
-                <div class="field"><label for="c-city">"City"</label><input id="c-city" name="city"/><FieldError field="address.city"/></div>
-                <div class="field"><label for="c-postal">"Postal code"</label><input id="c-postal" name="postalCode"/></div>
-                <div class="field"><label for="c-state">"State or region"</label><input id="c-state" name="state"/></div>
-                <div class="field"><label for="c-country">"Country (2 letters)"</label><input id="c-country" name="country" maxlength="2" placeholder="US"/><FieldError field="address.country"/></div>
+                <AddressFields id="c" values=Address::default()/>
                 <div class="field"><label for="c-tax">"Tax id"</label><input id="c-tax" name="taxId"/></div>
                 <button type="submit" class="button primary">"Add the customer"</button>
             </form>
         </section>
+    }
+}
+
+/// Form values of an address ("" when unset).
+#[derive(Clone, Default)]
+pub struct Address {
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub postal_code: String,
+    pub state: String,
+    pub country: String,
+}
+
+/// The address fields of a form (`line1`, `line2`, `city`, `postalCode`,
+/// `state`, `country`), ids prefixed with `id`, errors next to each.
+#[component]
+pub fn AddressFields(id: &'static str, values: Address) -> impl IntoView {
+    view! {
+        <div class="field"><label for=format!("{id}-line1")>"Address"</label><input id=format!("{id}-line1") name="line1" autocomplete="address-line1" value=values.line1/><FieldError field="address.line1"/></div>
+        <div class="field"><label for=format!("{id}-line2")>"Address line 2"</label><input id=format!("{id}-line2") name="line2" autocomplete="address-line2" value=values.line2/></div>
+        <div class="field"><label for=format!("{id}-city")>"City"</label><input id=format!("{id}-city") name="city" value=values.city/><FieldError field="address.city"/></div>
+        <div class="field"><label for=format!("{id}-postal")>"Postal code"</label><input id=format!("{id}-postal") name="postalCode" value=values.postal_code/></div>
+        <div class="field"><label for=format!("{id}-state")>"State or region"</label><input id=format!("{id}-state") name="state" value=values.state/></div>
+        <div class="field"><label for=format!("{id}-country")>"Country (2 letters)"</label><input id=format!("{id}-country") name="country" maxlength="2" placeholder="US" value=values.country/><FieldError field="address.country"/></div>
     }
 }
 
@@ -106,11 +128,36 @@ pub fn AdminCustomer() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match (customer.await, invoices.await) {
-                    (Ok(c), Ok(inv)) => view! {
+                    (Ok(d), Ok(inv)) => {
+                        let c = d.row.clone();
+                        let address = Address {
+                            line1: d.line1.clone(),
+                            line2: d.line2.clone(),
+                            city: d.city.clone(),
+                            postal_code: d.postal_code.clone(),
+                            state: d.state.clone(),
+                            country: d.country.clone(),
+                        };
+                        view! {
                         <h1>{c.name.clone()}</h1>
                         <p class="muted">{format!("{} · {} · customer since {}", c.email, c.status, day(&c.created_at))}</p>
                         <h2>"Invoices"</h2>
                         <InvoicesTable rows=inv base="/admin/invoices"/>
+                        <section class="card form-card" aria-labelledby="edit">
+                            <h2 id="edit">"Details"</h2>
+                            <form method="post" action=format!("/admin/customers/{}", c.id) class="form grid-form">
+                                <div class="field"><label for="e-name">"Name"</label><input id="e-name" name="name" required=true value=c.name.clone()/><FieldError field="name"/></div>
+                                <div class="field"><label for="e-email">"Email"</label><input id="e-email" name="email" type="email" required=true value=c.email.clone()/><FieldError field="email"/></div>
+                                <div class="field"><label for="e-phone">"Phone"</label><input id="e-phone" name="phone" type="tel" value=d.phone.clone()/></div>
+                                <AddressFields id="e" values=address/>
+                                <div class="field"><label for="e-tax">"Tax id"</label><input id="e-tax" name="taxId" value=d.tax_id.clone()/></div>
+                                <div class="field"><label for="e-status">"Status"</label>
+                                    <select id="e-status" name="status">
+                                        {["active", "suspended", "closed"].into_iter().map(|s| view! { <option value=s selected=c.status == s>{s}</option> }).collect_view()}
+                                    </select><FieldError field="status"/></div>
+                                <button type="submit" class="button primary">"Save the customer"</button>
+                            </form>
+                        </section>
                         <section class="card form-card" aria-labelledby="login">
                             <h2 id="login">"Portal login"</h2>
                             <p class="muted">{format!("Lets {} sign in at /login to order, pay and see their services.", c.email)}</p>
@@ -119,7 +166,7 @@ pub fn AdminCustomer() -> impl IntoView {
                                 <button type="submit" class="button">"Create the login"</button>
                             </form>
                         </section>
-                    }.into_any(),
+                    }.into_any()},
                     (Err(e), _) | (_, Err(e)) => load_error("this customer", e),
                 }
             })}
@@ -154,7 +201,7 @@ pub fn AdminProducts() -> impl IntoView {
                                 <tbody>
                                     {rows.into_iter().map(|p| view! {
                                         <tr>
-                                            <td data-label="Product">{p.name.clone()}</td>
+                                            <td data-label="Product"><a href=format!("/admin/products/{}", p.id)>{p.name.clone()}</a></td>
                                             <td data-label="Type">{p.kind.clone()}</td>
                                             <td data-label="SKU"><code>{p.sku.clone()}</code></td>
                                             <td data-label="Prices">{p.prices.iter().map(|x| format!("{} {}", x.label, x.cycle)).collect::<Vec<_>>().join(" · ")}</td>
@@ -193,6 +240,142 @@ pub fn AdminProducts() -> impl IntoView {
                 <button type="submit" class="button primary">"Add the product"</button>
             </form>
         </section>
+    }
+}
+
+const CYCLE_LABELS: [(&str, &str); 7] = [
+    ("monthly", "Monthly price"),
+    ("quarterly", "Quarterly price"),
+    ("semiannually", "Half-yearly price"),
+    ("yearly", "Yearly price"),
+    ("biennially", "Two-year price"),
+    ("triennially", "Three-year price"),
+    ("one_time", "One-time price"),
+];
+
+/// One product: its name, SKU and prices per cycle (one currency), editable.
+#[component]
+pub fn AdminProduct() -> impl IntoView {
+    let id = use_params_map()
+        .with_untracked(|p| p.get("id"))
+        .unwrap_or_default();
+    let product = Resource::new_blocking(move || id.clone(), billing_product);
+    view! {
+        <Title text="Product"/>
+        <p><a href="/admin/products">"← Products"</a></p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match product.await {
+                    Ok(d) => {
+                        let p = d.row.clone();
+                        view! {
+                            <h1>{p.name.clone()}</h1>
+                            <p class="muted">{format!("{} · {} · {}", p.kind, p.sku, p.status)}</p>
+                            <section class="card form-card" aria-labelledby="edit-product">
+                                <h2 id="edit-product">"Name and prices"</h2>
+                                <p class="muted">"New prices apply to new orders and renewals from now on; subscriptions keep the price they were sold at until they renew or change plan."</p>
+                                <form method="post" action=format!("/admin/products/{}", p.id) class="form grid-form">
+                                    <div class="field"><label for="ep-name">"Name"</label><input id="ep-name" name="name" required=true value=p.name.clone()/><FieldError field="name"/></div>
+                                    <div class="field"><label for="ep-sku">"SKU"</label><input id="ep-sku" name="sku" required=true value=p.sku.clone()/><FieldError field="sku"/></div>
+                                    <div class="field"><label for="ep-cur">"Currency"</label><input id="ep-cur" name="currency" maxlength="3" required=true value=d.currency.clone()/><FieldError field="billingCycles[0].currency"/></div>
+                                    {CYCLE_LABELS.into_iter().map(|(cycle, label)| {
+                                        let value = d.amounts.iter().find(|(c, _)| c == cycle).map(|(_, a)| a.clone()).unwrap_or_default();
+                                        view! { <div class="field"><label for=format!("ep-{cycle}")>{label}</label><input id=format!("ep-{cycle}") name=cycle inputmode="decimal" value=value/></div> }
+                                    }).collect_view()}
+                                    <FieldError field="billingCycles[0].price"/>
+                                    <FieldError field="billingCycles"/>
+                                    <button type="submit" class="button primary">"Save the product"</button>
+                                </form>
+                            </section>
+                        }.into_any()
+                    }
+                    Err(e) => load_error("this product", e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Orders, newest first, with their invoice.
+#[component]
+pub fn AdminOrders() -> impl IntoView {
+    let q = use_query_map();
+    let status = q.with_untracked(|m| m.get("status")).unwrap_or_default();
+    let current = status.clone();
+    let list = Resource::new_blocking(move || status.clone(), |s| billing_orders(Some(s)));
+    view! {
+        <Title text="Orders"/>
+        <h1>"Orders"</h1>
+        <FilterNav base="/admin/orders" param="status" label="Filter orders" filters=vec![("", "All"), ("pending", "Pending"), ("paid", "Paid"), ("cancelled", "Cancelled")] current=current/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="orders-table">"No orders."</p> }.into_any(),
+                    Ok(rows) => view! {
+                        <div class="table-wrap">
+                            <table class="table" data-testid="orders-table">
+                                <thead><tr><th>"Placed"</th><th>"Customer"</th><th>"Items"</th><th>"Total"</th><th>"Status"</th><th>"Invoice"</th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|o| view! {
+                                        <tr data-order=o.id.clone()>
+                                            <td data-label="Placed">{day(&o.created_at)}</td>
+                                            <td data-label="Customer"><a href=format!("/admin/customers/{}", o.customer_id)>{o.customer.clone()}</a></td>
+                                            <td data-label="Items">{o.summary.clone()}{o.coupon.clone().map(|c| view! { <span class="muted">{format!(" · coupon {c}")}</span> })}</td>
+                                            <td data-label="Total" class="num">{o.total.clone()}</td>
+                                            <td data-label="Status"><span class=match o.status.as_str() { "paid" => "badge state-ok", "pending" => "badge state-degraded", _ => "badge state-down" }>{o.status.clone()}</span></td>
+                                            <td data-label="Invoice">{match (o.invoice_id.clone(), o.invoice_number.clone()) {
+                                                (Some(id), Some(n)) => view! { <a href=format!("/admin/invoices/{id}")>{n}</a> }.into_any(),
+                                                _ => view! { <span class="muted">"—"</span> }.into_any(),
+                                            }}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(e) => load_error("the orders", e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The seller's details printed on invoices.
+#[component]
+pub fn AdminBillingProfile() -> impl IntoView {
+    let profile = Resource::new_blocking(|| (), |_| billing_profile());
+    view! {
+        <Title text="Billing profile"/>
+        <h1>"Billing profile"</h1>
+        <p class="muted">"Your company's name, address and tax id as new invoices print them. Invoices already issued keep the details they were issued with."</p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match profile.await {
+                    Ok(p) => {
+                        let address = Address {
+                            line1: p.line1.clone(),
+                            line2: p.line2.clone(),
+                            city: p.city.clone(),
+                            postal_code: p.postal_code.clone(),
+                            state: p.state.clone(),
+                            country: p.country.clone(),
+                        };
+                        view! {
+                            <section class="card form-card">
+                                <form method="post" action="/admin/billing-profile" class="form grid-form">
+                                    <div class="field"><label for="bp-name">"Legal name"</label><input id="bp-name" name="legalName" required=true value=p.legal_name.clone()/><FieldError field="legalName"/></div>
+                                    <AddressFields id="bp" values=address/>
+                                    <div class="field"><label for="bp-tax">"Tax id"</label><input id="bp-tax" name="taxId" value=p.tax_id.clone()/><FieldError field="taxId"/></div>
+                                    <div class="field"><label for="bp-email">"Billing email"</label><input id="bp-email" name="email" type="email" value=p.email.clone()/><FieldError field="email"/></div>
+                                    <button type="submit" class="button primary">"Save the billing profile"</button>
+                                </form>
+                            </section>
+                        }.into_any()
+                    }
+                    Err(e) => load_error("the billing profile", e),
+                }
+            })}
+        </Suspense>
     }
 }
 
@@ -376,6 +559,15 @@ pub fn SubscriptionsTable(rows: Vec<SubscriptionRow>, cancel_base: &'static str)
                                     {s.cancel_at_period_end.then_some(" · ends at period end")}</td>
                                 <td data-label="Renews">{s.renews_at.as_deref().map(day).unwrap_or_else(|| "—".into())}</td>
                                 <td class="actions">
+                                    {(!s.choices.is_empty()).then(|| view! {
+                                        <form method="post" action=format!("{cancel_base}/{}/change", s.id) class="inline change-plan">
+                                            <label for=format!("plan-{}", s.id) class="sr-only">{format!("New plan for {}", s.product)}</label>
+                                            <select id=format!("plan-{}", s.id) name="productId">
+                                                {s.choices.iter().map(|(id, label)| view! { <option value=id.clone()>{label.clone()}</option> }).collect_view()}
+                                            </select>
+                                            <button type="submit" class="button small">"Change plan"</button>
+                                        </form>
+                                    })}
                                     {(live && !s.cancel_at_period_end).then(|| view! {
                                         <form method="post" action=format!("{cancel_base}/{}/cancel", s.id) class="inline">
                                             <button type="submit" class="button small">"Cancel at period end"</button>

@@ -506,3 +506,86 @@ pub async fn create(
     let invoice = invoices::get(db, v, &invoice_id).await?;
     Ok((order, invoice))
 }
+
+/// An order as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderSummary {
+    pub id: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub status: String,
+    pub currency: String,
+    pub total: i64,
+    pub coupon_code: Option<String>,
+    pub invoice_id: Option<String>,
+    pub invoice_number: Option<i64>,
+    /// The first line's description, and how many lines the order has.
+    pub first_line: String,
+    pub lines: i64,
+    pub created_at: String,
+}
+
+/// Orders the viewer may see (a customer login: its own), newest first,
+/// optionally of one status.
+pub async fn list(
+    db: &Db,
+    v: &Viewer,
+    status: Option<&str>,
+    page: crate::paging::Page,
+) -> CoreResult<(Vec<OrderSummary>, i64)> {
+    if let Some(s) = status {
+        if !["pending", "paid", "cancelled", "fraud"].contains(&s) {
+            return Err(crate::error::field_error(
+                "status",
+                "must be one of pending, paid, cancelled, fraud",
+            ));
+        }
+    }
+    let filter =
+        "o.tenant_id = $1 AND ($2 = '' OR o.customer_id = $2) AND ($3 = '' OR o.status = $3)";
+    let customer = v.only_customer().unwrap_or("");
+    let status = status.unwrap_or("");
+    let rows = sqlx::query(&format!(
+        "SELECT o.id, o.customer_id, c.name AS customer_name, o.status, o.currency, o.total, o.coupon_code, \
+         o.invoice_id, i.number AS invoice_number, o.created_at, \
+         (SELECT description FROM order_items x WHERE x.order_id = o.id ORDER BY position LIMIT 1) AS first_line, \
+         (SELECT COUNT(*) FROM order_items x WHERE x.order_id = o.id) AS line_count \
+         FROM orders o JOIN customers c ON c.id = o.customer_id LEFT JOIN invoices i ON i.id = o.invoice_id \
+         WHERE {filter} ORDER BY o.created_at DESC, o.id LIMIT $4 OFFSET $5"
+    ))
+    .bind(v.tenant())
+    .bind(customer)
+    .bind(status)
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(db.pool())
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM orders o WHERE {filter}"))
+        .bind(v.tenant())
+        .bind(customer)
+        .bind(status)
+        .fetch_one(db.pool())
+        .await?;
+    let list = rows
+        .iter()
+        .map(|r| {
+            Ok(OrderSummary {
+                id: r.try_get("id")?,
+                customer_id: r.try_get("customer_id")?,
+                customer_name: r.try_get("customer_name")?,
+                status: r.try_get("status")?,
+                currency: r.try_get("currency")?,
+                total: r.try_get("total")?,
+                coupon_code: r.try_get("coupon_code")?,
+                invoice_id: r.try_get("invoice_id")?,
+                invoice_number: r.try_get("invoice_number")?,
+                first_line: r
+                    .try_get::<Option<String>, _>("first_line")?
+                    .unwrap_or_default(),
+                lines: r.try_get("line_count")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<CoreResult<Vec<_>>>()?;
+    Ok((list, total))
+}

@@ -226,6 +226,65 @@ pub async fn get_order(
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
+pub struct OrdersQuery {
+    status: Option<String>,
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+/// `GET /api/orders` (extension).
+pub async fn list_orders(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ApiQuery(q): ApiQuery<OrdersQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = checked_page(q.page, q.page_size)?;
+    let v = viewer(&state, &p).await?;
+    let (items, total) = orders::list(&state.db, &v, q.status.as_deref(), page).await?;
+    Ok(Json(json!({
+        "items": items.iter().map(|o| json!({
+            "id": o.id,
+            "customerId": o.customer_id,
+            "customerName": o.customer_name,
+            "status": o.status,
+            "total": mooring_core::billing::amount(o.total, &o.currency),
+            "currency": o.currency,
+            "couponCode": o.coupon_code,
+            "firstItem": o.first_line,
+            "items": o.lines,
+            "invoiceId": o.invoice_id,
+            "invoiceNumber": o.invoice_number.map(|n| format!("INV-{n:06}")),
+            "createdAt": o.created_at,
+        })).collect::<Vec<_>>(),
+        "total": total,
+    })))
+}
+
+/// `GET /api/billing/profile` (extension).
+pub async fn get_profile(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let v = viewer(&state, &p).await?;
+    Ok(Json(json!(
+        mooring_core::billing::profile::get(&state.db, &v).await?
+    )))
+}
+
+/// `PUT /api/billing/profile` (extension).
+pub async fn put_profile(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ApiJson(body): ApiJson<mooring_core::billing::profile::ProfileInput>,
+) -> Result<Json<Value>, ApiError> {
+    let v = viewer(&state, &p).await?;
+    Ok(Json(json!(
+        mooring_core::billing::profile::set(&state.db, &v, &p.user_id, body).await?
+    )))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct InvoicesQuery {
     customer_id: Option<String>,
     status: Option<String>,

@@ -50,14 +50,7 @@ pub async fn create_customer(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    let address = opt(&f, "line1").map(|line1| Address {
-        line1,
-        line2: None,
-        city: field(&f, "city").trim().into(),
-        state: opt(&f, "state"),
-        postal_code: opt(&f, "postalCode"),
-        country: field(&f, "country").trim().to_uppercase(),
-    });
+    let address = address_of(&f);
     let input = CustomerInput {
         name: Some(field(&f, "name")),
         email: Some(field(&f, "email")),
@@ -129,29 +122,19 @@ pub async fn create_product(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    let currency = field(&f, "currency").trim().to_uppercase();
-    let mut prices = Vec::new();
-    for cycle in ["monthly", "yearly", "one_time"] {
-        if let Some(v) = opt(&f, cycle) {
-            match v.parse::<serde_json::Number>() {
-                Ok(n) => prices.push(PriceInput {
-                    cycle: cycle.into(),
-                    price: n,
-                    currency: currency.clone(),
-                }),
-                Err(_) => {
-                    return back_field(
-                        &session,
-                        "/admin/products",
-                        Err(format!("{v} is not a price (write 9.99).")),
-                        None,
-                        Some("billingCycles[0].price"),
-                    )
-                    .await
-                }
-            }
+    let prices = match prices_of(&f) {
+        Ok(p) => p,
+        Err(e) => {
+            return back_field(
+                &session,
+                "/admin/products",
+                Err(e),
+                None,
+                Some("billingCycles[0].price"),
+            )
+            .await
         }
-    }
+    };
     let input = ProductInput {
         name: Some(field(&f, "name")),
         kind: Some(field(&f, "type")),
@@ -176,6 +159,186 @@ pub async fn create_product(
             .await
         }
         Err(e) => back_err(&session, "/admin/products", e).await,
+    }
+}
+
+/// The prices of a product form: one field per cycle (`monthly`,
+/// `yearly`…) in the form's `currency`; empty fields are not sold.
+fn prices_of(f: &[(String, String)]) -> Result<Vec<PriceInput>, String> {
+    let currency = field(f, "currency").trim().to_uppercase();
+    let mut prices = Vec::new();
+    for cycle in billing::pricing::CYCLES {
+        if let Some(v) = opt(f, cycle) {
+            let price = v
+                .parse::<serde_json::Number>()
+                .map_err(|_| format!("{v} is not a price (write 9.99)."))?;
+            prices.push(PriceInput {
+                cycle: cycle.into(),
+                price,
+                currency: currency.clone(),
+            });
+        }
+    }
+    Ok(prices)
+}
+
+/// `POST /admin/products/{id}`: name, SKU and prices.
+pub async fn update_product(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let to = format!("/admin/products/{id}");
+    let f = form(&body);
+    let prices = match prices_of(&f) {
+        Ok(p) => p,
+        Err(e) => {
+            return back_field(&session, &to, Err(e), None, Some("billingCycles[0].price")).await
+        }
+    };
+    let input = ProductInput {
+        name: Some(field(&f, "name")),
+        kind: None,
+        sku: Some(field(&f, "sku")),
+        billing_cycles: Some(prices),
+        metadata: None,
+        status: None,
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        products::update(&state.db, &v, &p.user_id, &id, input).await
+    }
+    .await;
+    match result {
+        Ok(prod) => back(&session, &to, Ok(format!("Saved {}.", prod.name)), None).await,
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
+
+/// The address of a form, or none when its first line is empty.
+fn address_of(f: &[(String, String)]) -> Option<Address> {
+    opt(f, "line1").map(|line1| Address {
+        line1,
+        line2: opt(f, "line2"),
+        city: field(f, "city").trim().into(),
+        state: opt(f, "state"),
+        postal_code: opt(f, "postalCode"),
+        country: field(f, "country").trim().to_uppercase(),
+    })
+}
+
+/// `POST /admin/customers/{id}`: the customer's details.
+pub async fn update_customer(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let to = format!("/admin/customers/{id}");
+    let f = form(&body);
+    let input = CustomerInput {
+        name: Some(field(&f, "name")),
+        email: Some(field(&f, "email")),
+        phone: Some(opt(&f, "phone")),
+        address: Some(address_of(&f)),
+        tax_id: Some(opt(&f, "taxId")),
+        status: opt(&f, "status"),
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        customers::update(&state.db, &v, &p.user_id, &id, input).await
+    }
+    .await;
+    match result {
+        Ok(c) => back(&session, &to, Ok(format!("Saved {}.", c.name)), None).await,
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
+
+/// `POST /admin/billing-profile`.
+pub async fn update_billing_profile(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let to = "/admin/billing-profile";
+    let f = form(&body);
+    let input = billing::profile::ProfileInput {
+        legal_name: opt(&f, "legalName"),
+        address: address_of(&f),
+        tax_id: opt(&f, "taxId"),
+        email: opt(&f, "email"),
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        billing::profile::set(&state.db, &v, &p.user_id, input).await
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            back(
+                &session,
+                to,
+                Ok("Saved. New invoices carry these details.".into()),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, to, e).await,
+    }
+}
+
+/// `POST /{admin|portal}/subscriptions/{id}/change`: move to another plan
+/// now (prorated; the difference is invoiced or credited).
+pub async fn change_plan(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let area = if p.is_operator() {
+        "/admin/subscriptions"
+    } else {
+        "/portal/services"
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        subscriptions::change_plan(&state.db, &v, &p.user_id, &id, &field(&f, "productId")).await
+    }
+    .await;
+    match result {
+        Ok((sub, inv)) => {
+            let (to, say) = if inv.status == "unpaid" {
+                (
+                    format!(
+                        "{}/invoices/{}",
+                        if p.is_operator() { "/admin" } else { "/portal" },
+                        inv.id
+                    ),
+                    format!(
+                        "{} from now on. Pay {} for the rest of this period.",
+                        sub.product_name,
+                        billing::money::with_code(inv.amount_due, &inv.currency)
+                    ),
+                )
+            } else {
+                (
+                    area.to_string(),
+                    format!(
+                        "{} from now on; the difference is settled with your credit.",
+                        sub.product_name
+                    ),
+                )
+            };
+            back(&session, &to, Ok(say), None).await
+        }
+        Err(e) => back_err(&session, area, e).await,
     }
 }
 

@@ -87,6 +87,7 @@ pub fn api_routes() -> RouteTable<AppState> {
         .put("/api/products/{id}", billing::update_product)
         .delete("/api/products/{id}", billing::delete_product)
         .post("/api/orders", billing::create_order)
+        .get("/api/orders", billing::list_orders)
         .get("/api/orders/{id}", billing::get_order)
         .get("/api/invoices", billing::list_invoices)
         .get("/api/invoices/{id}", billing::get_invoice)
@@ -104,6 +105,8 @@ pub fn api_routes() -> RouteTable<AppState> {
             billing::change_subscription,
         )
         .get("/api/billing/plans", billing::plans)
+        .get("/api/billing/profile", billing::get_profile)
+        .put("/api/billing/profile", billing::put_profile)
         .get("/api/billing/addons", billing::addons)
         .get("/api/system/health", system::health)
         .get("/api/system/events", system::events)
@@ -185,6 +188,23 @@ pub fn app(state: AppState) -> Router {
             post(admin_forms::schedule_action),
         )
         .route("/admin/customers", post(billing_forms::create_customer))
+        .route(
+            "/admin/customers/{id}",
+            post(billing_forms::update_customer),
+        )
+        .route("/admin/products/{id}", post(billing_forms::update_product))
+        .route(
+            "/admin/billing-profile",
+            post(billing_forms::update_billing_profile),
+        )
+        .route(
+            "/admin/subscriptions/{id}/change",
+            post(billing_forms::change_plan),
+        )
+        .route(
+            "/portal/subscriptions/{id}/change",
+            post(billing_forms::change_plan),
+        )
         .route(
             "/admin/customers/{id}/login",
             post(billing_forms::customer_login),

@@ -501,6 +501,128 @@ async fn billing_api(t: testkit::TestDb) {
     // The audit trail saw it all.
     let (_, audit) = call(&s, M::GET, "/api/audit?type=invoice.", &jwt, None).await;
     assert_eq!(audit["total"], 1);
+
+    // Orders: operators see the tenant's, a customer its own.
+    let (st, all) = call(&s, M::GET, "/api/orders", &jwt, None).await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    let (_, own) = call(&s, M::GET, "/api/orders", &cjwt, None).await;
+    assert_eq!(all["total"], own["total"], "John placed every order so far");
+    assert!(own["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["customerName"] == "John Doe"));
+    assert!(all["items"][0]["invoiceNumber"]
+        .as_str()
+        .unwrap()
+        .starts_with("INV-"));
+    let (st, _) = call(&s, M::GET, "/api/orders?status=lost", &jwt, None).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The billing profile: defaults to the tenant's name; admins set it;
+    // new invoices carry it, issued ones keep theirs.
+    let (st, prof) = call(&s, M::GET, "/api/billing/profile", &jwt, None).await;
+    assert_eq!(
+        (st, prof["legalName"].clone()),
+        (StatusCode::OK, json!("Default"))
+    );
+    let (st, _) = call(&s, M::GET, "/api/billing/profile", &cjwt, None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "customers do not read it");
+    let harbour = json!({
+        "legalName": "Harbour Hosting Lda", "taxId": "PT509999999", "email": "Billing@Harbour.test",
+        "address": { "line1": "Rua do Cais 1", "city": "Porto", "postalCode": "4000-001", "country": "PT" },
+    });
+    let (st, _) = call(
+        &s,
+        M::PUT,
+        "/api/billing/profile",
+        &cjwt,
+        Some(harbour.clone()),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, b) = call(
+        &s,
+        M::PUT,
+        "/api/billing/profile",
+        &jwt,
+        Some(json!({ "legalName": "X", "address": { "line1": "a", "city": "b", "country": "Portugal" } })),
+    )
+    .await;
+    assert_eq!(
+        (st, field(&b)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "address.country".into())
+    );
+    let (st, b) = call(
+        &s,
+        M::PUT,
+        "/api/billing/profile",
+        &jwt,
+        Some(json!({ "legalName": "X", "bank": "y" })),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields refused: {b}"
+    );
+    let (st, prof) = call(&s, M::PUT, "/api/billing/profile", &jwt, Some(harbour)).await;
+    assert_eq!(st, StatusCode::OK, "{prof}");
+    assert_eq!(prof["email"], "billing@harbour.test");
+    let (_, mary) = call(
+        &s,
+        M::POST,
+        "/api/customers",
+        &jwt,
+        Some(json!({ "name": "Mary", "email": "mary@example.com" })),
+    )
+    .await;
+    let (_, before) = call(&s, M::GET, "/api/invoices", &jwt, None).await;
+    let old = before["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        old["billFrom"]["legalName"], "Default",
+        "issued invoices keep their seller"
+    );
+    let (st, o) = call(
+        &s,
+        M::POST,
+        "/api/orders",
+        &jwt,
+        Some(json!({ "customerId": mary["id"], "items": [{ "productId": big["id"], "billingCycle": "monthly" }] })),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{o}");
+    let (_, all_now) = call(&s, M::GET, "/api/orders", &jwt, None).await;
+    let (_, own_now) = call(&s, M::GET, "/api/orders", &cjwt, None).await;
+    assert_eq!(
+        all_now["total"].as_i64(),
+        all["total"].as_i64().map(|n| n + 1)
+    );
+    assert_eq!(
+        own_now["total"], own["total"],
+        "John does not see Mary's order"
+    );
+    assert_eq!(all_now["items"][0]["customerName"], "Mary");
+    let (_, fresh) = call(
+        &s,
+        M::GET,
+        &format!("/api/invoices/{}", o["invoice"]["id"].as_str().unwrap()),
+        &jwt,
+        None,
+    )
+    .await;
+    assert_eq!(fresh["billFrom"]["legalName"], "Harbour Hosting Lda");
+    assert_eq!(fresh["billFrom"]["address"]["city"], "Porto");
+    assert_eq!(fresh["billFrom"]["taxId"], "PT509999999");
+    let (_, audit) = call(
+        &s,
+        M::GET,
+        "/api/audit?type=billing.profile_updated",
+        &jwt,
+        None,
+    )
+    .await;
+    assert_eq!(audit["total"], 1);
     s.stop().await;
 }
 
