@@ -9,6 +9,13 @@ import { join, resolve } from "node:path";
 const port = Number(process.env.MOORING_E2E_PORT ?? 18931);
 const baseURL = `http://127.0.0.1:${port}`;
 const bin = process.env.MOORING_E2E_BIN ?? resolve(__dirname, "../target/debug/mooring");
+// Stripe cannot run here: its stand-in (Stripe's API, hosted pay page, signed
+// webhooks) delivers each payment's events three times, out of order.
+const stripePort = Number(process.env.MOORING_E2E_STRIPE_PORT ?? 18932);
+const stripeBin =
+  process.env.MOORING_E2E_STRIPE_BIN ?? resolve(__dirname, "../target/debug/mooring-stripe-standin");
+const stripeKey = "sk_test_e2e";
+const webhookSecret = "whsec_e2e";
 const dataDir = process.env.MOORING_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "mooring-e2e-"));
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -40,19 +47,33 @@ export default defineConfig({
     { name: "mobile-js", use: { ...mobile, javaScriptEnabled: true } },
     { name: "mobile-nojs", use: { ...mobile, javaScriptEnabled: false } },
   ],
-  webServer: {
-    command: `${bin} serve`,
-    url: `${baseURL}/health`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: {
-      MOORING_BIND: `127.0.0.1:${port}`,
-      MOORING_DATA_DIR: dataDir,
-      MOORING_ADMIN_EMAIL: "admin@e2e.test",
-      MOORING_ADMIN_PASSWORD: "e2e admin password",
-      ...(process.env.MOORING_SITE_DIR ? { MOORING_SITE_DIR: process.env.MOORING_SITE_DIR } : {}),
+  webServer: [
+    {
+      command: `${stripeBin} --listen 127.0.0.1:${stripePort} --secret-key ${stripeKey} --webhook-secret ${webhookSecret} --webhook-url ${baseURL}/api/payments/stripe/webhook --thrice-out-of-order`,
+      port: stripePort,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: "pipe",
+      stderr: "pipe",
     },
-  },
+    {
+      command: `${bin} serve`,
+      url: `${baseURL}/health`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: {
+        MOORING_BIND: `127.0.0.1:${port}`,
+        MOORING_DATA_DIR: dataDir,
+        MOORING_ADMIN_EMAIL: "admin@e2e.test",
+        MOORING_ADMIN_PASSWORD: "e2e admin password",
+        MOORING_STRIPE_SECRET_KEY: stripeKey,
+        MOORING_STRIPE_WEBHOOK_SECRET: webhookSecret,
+        MOORING_STRIPE_API_BASE: `http://127.0.0.1:${stripePort}/`,
+        MOORING_PAYMENT_INSTRUCTIONS: "Or pay by bank transfer to IBAN PT50 0000 0000 0000 0000 0000 0 and quote the invoice number.",
+        ...(process.env.MOORING_SITE_DIR ? { MOORING_SITE_DIR: process.env.MOORING_SITE_DIR } : {}),
+      },
+    },
+  ],
 });

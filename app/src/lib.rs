@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Mooring's portals: the admin portal (`/admin`), the customer portal
 //! (`/portal`) and sign-in (`/login`).
 //!

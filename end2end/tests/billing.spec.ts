@@ -50,7 +50,7 @@ test("order, pay by transfer, activate, cancel", async ({ browser, page }, info)
   await page.goto("/admin/customers");
   await page.getByLabel("Name", { exact: true }).fill(`Buyer ${tag}`);
   await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Address").fill("1 Harbour Road");
+  await page.getByLabel("Address", { exact: true }).fill("1 Harbour Road");
   await page.getByLabel("City").fill("Lisbon");
   await page.getByLabel("State or region").fill(region);
   await page.getByLabel("Country (2 letters)").fill("PT");

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::components::common::load_error;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     billing::{
@@ -147,6 +147,8 @@ pub fn PortalInvoice() -> impl IntoView {
         .unwrap_or_default();
     let inv = Resource::new_blocking(move || id.clone(), billing_invoice);
     let mode = Resource::new_blocking(|| (), |_| billing_payment_mode());
+    // Back from the card payment page (Stripe's success URL).
+    let back_from_card = use_query_map().with_untracked(|q| q.get("paid")).is_some();
     view! {
         <Title text="Invoice"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -156,6 +158,11 @@ pub fn PortalInvoice() -> impl IntoView {
                         let unpaid = inv.row.status == "unpaid";
                         let (id, number, due) = (inv.row.id.clone(), inv.row.number.clone(), inv.row.amount_due.clone());
                         view! {
+                            {back_from_card.then(|| if unpaid {
+                                view! { <p class="card attention no-print" data-testid="payment-confirmation">"Thank you. Your payment is being confirmed; this page shows the invoice paid as soon as Stripe tells us."</p> }.into_any()
+                            } else {
+                                view! { <p class="card no-print" data-testid="payment-confirmation">"Payment received. Thank you."</p> }.into_any()
+                            })}
                             {(unpaid && stripe).then(|| view! {
                                 <form method="post" action=format!("/portal/invoices/{id}/pay") class="actions-row no-print">
                                     <button type="submit" class="button primary">{format!("Pay {due} by card")}</button>

@@ -565,7 +565,7 @@ impl JobHandler for Charger {
                 ctx.log("stderr", why).await?;
                 Ok(())
             }
-            Err(stripe::StripeError::Stripe(e, status)) if status == 402 => {
+            Err(stripe::StripeError::Stripe(e, 402)) => {
                 let why = e
                     .message
                     .clone()
