@@ -44,6 +44,15 @@ test("pay by card, change plan; profile, product and customer edits", async ({ b
   await page.getByRole("button", { name: "Save the product" }).click();
   await expect(page.getByTestId("flash")).toContainText(`Saved Pod L ${tag}.`);
   await expect(page.getByLabel("Yearly price", { exact: true })).toHaveValue("290.00");
+  // Prices in a second currency are added beside the first, which is kept.
+  await page.getByLabel("Currency").fill("EUR");
+  await page.getByLabel("Monthly price", { exact: true }).fill("27");
+  await page.getByLabel("Yearly price", { exact: true }).fill("");
+  await page.getByRole("button", { name: "Save the product" }).click();
+  await expect(page.getByTestId("flash")).toContainText(`Saved Pod L ${tag}.`);
+  await expect(page.getByTestId("product-prices")).toContainText("29.00 USD monthly");
+  await expect(page.getByTestId("product-prices")).toContainText("290.00 USD yearly");
+  await expect(page.getByTestId("product-prices")).toContainText("27.00 EUR monthly");
 
   // A customer with a login, whose city is corrected afterwards.
   await page.goto("/admin/customers");

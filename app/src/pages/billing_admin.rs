@@ -273,7 +273,8 @@ pub fn AdminProduct() -> impl IntoView {
                             <p class="muted">{format!("{} · {} · {}", p.kind, p.sku, p.status)}</p>
                             <section class="card form-card" aria-labelledby="edit-product">
                                 <h2 id="edit-product">"Name and prices"</h2>
-                                <p class="muted">"New prices apply to new orders and renewals from now on; subscriptions keep the price they were sold at until they renew or change plan."</p>
+                                <p class="muted">"New prices apply to new orders and renewals from now on; subscriptions keep the price they were sold at until they renew or change plan. The form edits one currency's prices: write another currency to add or change its prices; the others are kept."</p>
+                                <p data-testid="product-prices">{format!("All prices: {}", p.prices.iter().map(|x| format!("{} {}", x.label, x.cycle.replace('_', "-"))).collect::<Vec<_>>().join(" · "))}</p>
                                 <form method="post" action=format!("/admin/products/{}", p.id) class="form grid-form">
                                     <div class="field"><label for="ep-name">"Name"</label><input id="ep-name" name="name" required=true value=p.name.clone()/><FieldError field="name"/></div>
                                     <div class="field"><label for="ep-sku">"SKU"</label><input id="ep-sku" name="sku" required=true value=p.sku.clone()/><FieldError field="sku"/></div>

@@ -102,6 +102,7 @@ impl Invoice {
             "periodEnd": self.period_end,
             "dueAt": self.due_at,
             "paidAt": self.paid_at,
+            "chargeError": self.charge_error,
             "createdAt": self.created_at,
         })
     }

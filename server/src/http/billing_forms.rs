@@ -198,16 +198,30 @@ pub async fn update_product(
             return back_field(&session, &to, Err(e), None, Some("billingCycles[0].price")).await
         }
     };
-    let input = ProductInput {
-        name: Some(field(&f, "name")),
-        kind: None,
-        sku: Some(field(&f, "sku")),
-        billing_cycles: Some(prices),
-        metadata: None,
-        status: None,
-    };
+    let currency = field(&f, "currency").trim().to_uppercase();
     let result = async {
         let v = billing::viewer(&state.db, &p).await?;
+        // The form edits one currency's prices; the others are kept.
+        let mut prices = prices;
+        for kept in products::get(&state.db, &v, &id).await?.prices {
+            if kept.currency != currency {
+                prices.push(PriceInput {
+                    price: billing::money::format(kept.amount, &kept.currency)
+                        .parse()
+                        .map_err(|_| CoreError::Internal("a stored price does not print".into()))?,
+                    cycle: kept.cycle,
+                    currency: kept.currency,
+                });
+            }
+        }
+        let input = ProductInput {
+            name: Some(field(&f, "name")),
+            kind: None,
+            sku: Some(field(&f, "sku")),
+            billing_cycles: Some(prices),
+            metadata: None,
+            status: None,
+        };
         products::update(&state.db, &v, &p.user_id, &id, input).await
     }
     .await;

@@ -373,6 +373,44 @@ async fn renewal_charges(t: testkit::TestDb) {
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], "unpaid");
+    assert_eq!(body["chargeError"], "Your card has insufficient funds.");
+
+    // Still unpaid after the grace period: suspended. The customer pays
+    // by card through Checkout: the service comes back.
+    let r = lifecycle::sweep(&db, policy, renews + Duration::days(4))
+        .await
+        .unwrap();
+    assert_eq!(r.suspended, 1);
+    let r = s
+        .client
+        .post(s.url("/api/payments/session"))
+        .bearer_auth(&jwt)
+        .json(&json!({ "invoiceId": third, "successUrl": "https://shop.example/ok", "cancelUrl": "https://shop.example/no" }))
+        .send()
+        .await
+        .unwrap();
+    let sess: Value = r.json().await.unwrap();
+    let (_, form) = standin.requests().pop().unwrap();
+    assert_eq!(form["customer"], cus, "the known Stripe customer is reused");
+    assert!(!form.contains_key("customer_email"));
+    for e in standin.pay(sess["sessionId"].as_str().unwrap()) {
+        assert_eq!(standin.deliver(&e).await, StatusCode::OK);
+    }
+    let (_, status, _) = invoice_of_period(&db, 3).await;
+    assert_eq!(status, "paid");
+    let status: String = sqlx::query_scalar("SELECT status FROM subscriptions")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "active");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'service.unsuspend'"
+        )
+        .await,
+        1
+    );
 
     // An admin refunds the second invoice: through Stripe, recorded once.
     let r = s
