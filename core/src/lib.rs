@@ -14,6 +14,7 @@ pub mod health;
 pub mod identity;
 pub mod jobs;
 pub mod mail;
+pub mod nodes;
 pub mod paging;
 pub mod password;
 pub mod system;

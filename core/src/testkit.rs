@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+pub mod sshd;
+
 use sqlx::Executor;
 
 use crate::{db::DbOptions, Db};

@@ -1,0 +1,629 @@
+//! Servers (nodes): what Mooring knows of each, how it reaches it, and the
+//! host key it pinned. Operators see the tenant's servers; admins add,
+//! change, remove them and accept a changed host key.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::Row;
+
+use super::{
+    keys::{node_key, NodeKey, Vault},
+    ssh::{self, Cmd, NodeError, Output, Pool, Stream, Target},
+};
+use crate::{
+    audit, clock, error::field_error, events, identity::Principal, paging::Page, CoreError,
+    CoreResult, Db,
+};
+
+pub const ROLES: [&str; 7] = [
+    "web",
+    "db",
+    "dns",
+    "mail",
+    "backup",
+    "hypervisor",
+    "control",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub host: String,
+    pub ip: String,
+    pub port: u16,
+    pub ssh_user: String,
+    pub roles: Vec<String>,
+    pub status: String,
+    pub last_heartbeat_at: Option<String>,
+    pub host_key_fingerprint: Option<String>,
+    pub presented_host_key_fingerprint: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+}
+
+impl Server {
+    /// The contract's shape, plus the extension fields.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "tenantId": self.tenant_id,
+            "name": self.name,
+            "role": self.roles.first(),
+            "roles": self.roles,
+            "ip": self.ip,
+            "host": self.host,
+            "port": self.port,
+            "sshUser": self.ssh_user,
+            "status": self.status,
+            "lastHeartbeatAt": self.last_heartbeat_at,
+            "hostKeyFingerprint": self.host_key_fingerprint,
+            "presentedHostKeyFingerprint": self.presented_host_key_fingerprint,
+            "lastError": self.last_error,
+            "createdAt": self.created_at,
+        })
+    }
+
+    pub fn target(&self) -> Target {
+        Target {
+            id: self.id.clone(),
+            host: self.host.clone(),
+            port: self.port,
+            user: self.ssh_user.clone(),
+            pinned: self.host_key_fingerprint.clone(),
+        }
+    }
+}
+
+fn row_to_server(r: &sqlx::any::AnyRow) -> CoreResult<Server> {
+    let roles: String = r.try_get("roles")?;
+    let port: i64 = r.try_get("port")?;
+    Ok(Server {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        host: r.try_get("host")?,
+        ip: r.try_get("ip")?,
+        port: u16::try_from(port).unwrap_or(22),
+        ssh_user: r.try_get("ssh_user")?,
+        roles: roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        status: r.try_get("status")?,
+        last_heartbeat_at: r.try_get("last_heartbeat_at")?,
+        host_key_fingerprint: r.try_get("host_key_fingerprint")?,
+        presented_host_key_fingerprint: r.try_get("presented_host_key_fingerprint")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// A server to add, or the fields to change (`None`: keep).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerInput {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub ip: Option<String>,
+    pub port: Option<i64>,
+    pub ssh_user: Option<String>,
+    pub roles: Option<Vec<String>>,
+}
+
+/// The tenant's servers, by name.
+pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<Server>, i64)> {
+    p.require_operator("only operators see servers")?;
+    let rows = sqlx::query(
+        "SELECT * FROM servers WHERE tenant_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3",
+    )
+    .bind(&p.tenant_id)
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(db.pool())
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE tenant_id = $1")
+        .bind(&p.tenant_id)
+        .fetch_one(db.pool())
+        .await?;
+    Ok((
+        rows.iter().map(row_to_server).collect::<CoreResult<_>>()?,
+        total,
+    ))
+}
+
+/// One server of the caller's tenant.
+pub async fn get(db: &Db, p: &Principal, id: &str) -> CoreResult<Server> {
+    p.require_operator("only operators see servers")?;
+    load(db, id)
+        .await?
+        .filter(|s| s.tenant_id == p.tenant_id)
+        .ok_or(CoreError::NotFound)
+}
+
+/// A server by id, any tenant (jobs).
+pub async fn load(db: &Db, id: &str) -> CoreResult<Option<Server>> {
+    sqlx::query("SELECT * FROM servers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .as_ref()
+        .map(row_to_server)
+        .transpose()
+}
+
+fn check_name(n: &str) -> CoreResult<String> {
+    let n = n.trim();
+    if n.is_empty() || n.chars().count() > 100 {
+        return Err(field_error("name", "must be 1 to 100 characters"));
+    }
+    Ok(n.to_string())
+}
+
+fn check_host(h: &str) -> CoreResult<String> {
+    let h = h.trim().trim_start_matches('[').trim_end_matches(']');
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && !h.starts_with('-')
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
+    if !ok {
+        return Err(field_error(
+            "host",
+            "must be a host name or an IP address (letters, digits, dots, dashes)",
+        ));
+    }
+    Ok(h.to_ascii_lowercase())
+}
+
+fn check_ip(ip: &str) -> CoreResult<String> {
+    ip.trim()
+        .parse::<std::net::IpAddr>()
+        .map(|a| a.to_string())
+        .map_err(|_| field_error("ip", "must be an IPv4 or IPv6 address"))
+}
+
+fn check_port(p: i64) -> CoreResult<u16> {
+    u16::try_from(p)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| field_error("port", "must be 1 to 65535"))
+}
+
+fn check_user(u: &str) -> CoreResult<String> {
+    let u = u.trim();
+    let ok = !u.is_empty()
+        && u.len() <= 32
+        && u.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && u.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
+    if !ok {
+        return Err(field_error(
+            "sshUser",
+            "must be a Unix user name (lowercase letters, digits, _ and -)",
+        ));
+    }
+    Ok(u.to_string())
+}
+
+fn check_roles(roles: &[String]) -> CoreResult<Vec<String>> {
+    if roles.is_empty() {
+        return Err(field_error("roles", "give at least one role"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for r in roles {
+        let r = r.trim().to_lowercase();
+        if !ROLES.contains(&r.as_str()) {
+            return Err(field_error(
+                "roles",
+                format!("{r} is not a role; roles are {}", ROLES.join(", ")),
+            ));
+        }
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The address of `host`: itself when it is one, else what it resolves to.
+async fn resolve(host: &str, port: u16) -> CoreResult<String> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    let found = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host, port)),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .and_then(|mut a| a.next());
+    found.map(|a| a.ip().to_string()).ok_or_else(|| {
+        field_error(
+            "ip",
+            format!("{host} does not resolve here; give the server's IP address"),
+        )
+    })
+}
+
+fn name_taken(e: sqlx::Error, name: &str) -> CoreError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            CoreError::Conflict(format!("a server named {name} exists"))
+        }
+        other => other.into(),
+    }
+}
+
+/// Add a server (tenant admins). Its status is `offline` until Mooring
+/// has reached it; its host key is pinned on first contact.
+pub async fn create(db: &Db, p: &Principal, input: ServerInput) -> CoreResult<Server> {
+    p.require_admin("only admins add servers")?;
+    let name = check_name(input.name.as_deref().unwrap_or_default())?;
+    let host = check_host(
+        input
+            .host
+            .as_deref()
+            .ok_or_else(|| field_error("host", "is required"))?,
+    )?;
+    let port = check_port(input.port.unwrap_or(22))?;
+    let user = check_user(input.ssh_user.as_deref().unwrap_or("root"))?;
+    let roles = check_roles(
+        input
+            .roles
+            .as_deref()
+            .ok_or_else(|| field_error("roles", "is required"))?,
+    )?;
+    let ip = match input.ip.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(ip) => check_ip(ip)?,
+        None => resolve(&host, port).await?,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = clock::now();
+    sqlx::query(
+        "INSERT INTO servers (id, tenant_id, name, host, ip, port, ssh_user, roles, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'offline', $9, $9)",
+    )
+    .bind(&id)
+    .bind(&p.tenant_id)
+    .bind(&name)
+    .bind(&host)
+    .bind(&ip)
+    .bind(i64::from(port))
+    .bind(&user)
+    .bind(roles.join(","))
+    .bind(&now)
+    .execute(db.pool())
+    .await
+    .map_err(|e| name_taken(e, &name))?;
+    audit::record(
+        db,
+        audit::NewEvent::new("server.created")
+            .tenant(&p.tenant_id)
+            .actor(Some(p.user_id.clone()))
+            .resource("server", &id)
+            .meta(serde_json::json!({ "name": name, "host": host, "port": port })),
+    )
+    .await?;
+    get(db, p, &id).await
+}
+
+/// Change a server (tenant admins). A new host or port forgets the pinned
+/// host key: the next contact pins the key found there.
+pub async fn update(db: &Db, p: &Principal, id: &str, input: ServerInput) -> CoreResult<Server> {
+    p.require_admin("only admins change servers")?;
+    let cur = get(db, p, id).await?;
+    let name = match &input.name {
+        Some(n) => check_name(n)?,
+        None => cur.name.clone(),
+    };
+    let host = match &input.host {
+        Some(h) => check_host(h)?,
+        None => cur.host.clone(),
+    };
+    let port = match input.port {
+        Some(n) => check_port(n)?,
+        None => cur.port,
+    };
+    let user = match &input.ssh_user {
+        Some(u) => check_user(u)?,
+        None => cur.ssh_user.clone(),
+    };
+    let roles = match &input.roles {
+        Some(r) => check_roles(r)?,
+        None => cur.roles.clone(),
+    };
+    let moved = host != cur.host || port != cur.port;
+    let ip = match input.ip.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(ip) => check_ip(ip)?,
+        None if host != cur.host => resolve(&host, port).await?,
+        None => cur.ip.clone(),
+    };
+    let forget = if moved {
+        ", host_key = NULL, host_key_fingerprint = NULL, presented_host_key = NULL, presented_host_key_fingerprint = NULL, status = 'offline'"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "UPDATE servers SET name = $1, host = $2, ip = $3, port = $4, ssh_user = $5, roles = $6, updated_at = $7{forget} \
+         WHERE id = $8 AND tenant_id = $9"
+    ))
+    .bind(&name)
+    .bind(&host)
+    .bind(&ip)
+    .bind(i64::from(port))
+    .bind(&user)
+    .bind(roles.join(","))
+    .bind(clock::now())
+    .bind(id)
+    .bind(&p.tenant_id)
+    .execute(db.pool())
+    .await
+    .map_err(|e| name_taken(e, &name))?;
+    audit::record(
+        db,
+        audit::NewEvent::new("server.updated")
+            .tenant(&p.tenant_id)
+            .actor(Some(p.user_id.clone()))
+            .resource("server", id)
+            .meta(serde_json::json!({ "hostKeyForgotten": moved })),
+    )
+    .await?;
+    get(db, p, id).await
+}
+
+/// Remove a server (tenant admins); its probes go with it.
+pub async fn delete(db: &Db, p: &Principal, id: &str) -> CoreResult<()> {
+    p.require_admin("only admins remove servers")?;
+    let s = get(db, p, id).await?;
+    let mut tx = db.begin_write().await?;
+    sqlx::query("DELETE FROM server_probes WHERE server_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM servers WHERE id = $1 AND tenant_id = $2")
+        .bind(id)
+        .bind(&p.tenant_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    audit::record(
+        db,
+        audit::NewEvent::new("server.deleted")
+            .tenant(&p.tenant_id)
+            .actor(Some(p.user_id.clone()))
+            .resource("server", id)
+            .meta(serde_json::json!({ "name": s.name })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Accept the host key the server presented instead of the pinned one
+/// (tenant admins): it becomes the pinned key. `fingerprint` must be the
+/// one shown to the admin, so a key that changed again is not accepted
+/// unseen.
+pub async fn accept_host_key(
+    db: &Db,
+    p: &Principal,
+    id: &str,
+    fingerprint: &str,
+) -> CoreResult<Server> {
+    p.require_admin("only admins accept host keys")?;
+    let s = get(db, p, id).await?;
+    if s.presented_host_key_fingerprint.as_deref() != Some(fingerprint) {
+        return Err(CoreError::Conflict(
+            match &s.presented_host_key_fingerprint {
+                Some(f) => format!("the server now presents {f}; check that one"),
+                None => "the server presented no other key".into(),
+            },
+        ));
+    }
+    sqlx::query(
+        "UPDATE servers SET host_key = presented_host_key, host_key_fingerprint = presented_host_key_fingerprint, \
+         presented_host_key = NULL, presented_host_key_fingerprint = NULL, last_error = NULL, updated_at = $1 \
+         WHERE id = $2 AND presented_host_key_fingerprint = $3",
+    )
+    .bind(clock::now())
+    .bind(id)
+    .bind(fingerprint)
+    .execute(db.pool())
+    .await?;
+    audit::record(
+        db,
+        audit::NewEvent::new("server.host_key_accepted")
+            .tenant(&p.tenant_id)
+            .actor(Some(p.user_id.clone()))
+            .resource("server", id)
+            .meta(
+                serde_json::json!({ "previous": s.host_key_fingerprint, "accepted": fingerprint }),
+            ),
+    )
+    .await?;
+    get(db, p, id).await
+}
+
+/// What the node layer needs: the database, the vault with the node keys,
+/// and the connection pool.
+#[derive(Clone)]
+pub struct Nodes {
+    pub db: Db,
+    pub vault: Vault,
+    pub pool: Pool,
+}
+
+impl Nodes {
+    pub fn new(db: Db, vault: Vault) -> Nodes {
+        Nodes {
+            db,
+            vault,
+            pool: Pool::default(),
+        }
+    }
+
+    pub async fn key(&self, tenant: &str) -> CoreResult<NodeKey> {
+        node_key(&self.db, &self.vault, tenant).await
+    }
+
+    /// Run `cmd` on `server` (exit status not checked). The first contact
+    /// pins the presented host key; a different key later is refused and
+    /// kept for an admin to look at.
+    pub async fn run(
+        &self,
+        server: &Server,
+        cmd: &Cmd,
+        stdin: Option<&[u8]>,
+        limit: Duration,
+        on_line: &mut (dyn FnMut(Stream, &str) + Send),
+    ) -> Result<Output, NodeError> {
+        let key = self
+            .key(&server.tenant_id)
+            .await
+            .map_err(|e| NodeError::Unreachable(format!("the node key is unavailable: {e}")))?;
+        // The row as stored now (a key pinned since `server` was read).
+        let fresh = load(&self.db, &server.id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| server.clone());
+        let target = fresh.target();
+        let conn = match self.pool.conn(&target, &key.private).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.note_failure(&fresh, &e).await;
+                return Err(e);
+            }
+        };
+        if target.pinned.is_none() {
+            self.pin(&fresh, &conn.host_key).await;
+        }
+        let out = conn.exec(cmd, stdin, limit, on_line).await;
+        if matches!(
+            out,
+            Err(NodeError::Unreachable(_)) | Err(NodeError::Timeout(_))
+        ) {
+            self.pool.forget(&server.id).await;
+        }
+        out
+    }
+
+    /// [`Nodes::run`], requiring exit status 0.
+    pub async fn check(
+        &self,
+        server: &Server,
+        cmd: &Cmd,
+        stdin: Option<&[u8]>,
+        limit: Duration,
+        on_line: &mut (dyn FnMut(Stream, &str) + Send),
+    ) -> Result<Output, NodeError> {
+        let out = self.run(server, cmd, stdin, limit, on_line).await?;
+        if out.code != 0 {
+            return Err(NodeError::Exit {
+                code: out.code,
+                stderr_tail: out.stderr_tail,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn pin(&self, s: &Server, key: &ssh::HostKey) {
+        let pinned = sqlx::query(
+            "UPDATE servers SET host_key = $1, host_key_fingerprint = $2, updated_at = $3 \
+             WHERE id = $4 AND host_key_fingerprint IS NULL",
+        )
+        .bind(&key.openssh)
+        .bind(&key.fingerprint)
+        .bind(clock::now())
+        .bind(&s.id)
+        .execute(self.db.pool())
+        .await;
+        if pinned.is_ok_and(|r| r.rows_affected() == 1) {
+            let _ = audit::record(
+                &self.db,
+                audit::NewEvent::new("server.host_key_pinned")
+                    .tenant(&s.tenant_id)
+                    .resource("server", &s.id)
+                    .meta(serde_json::json!({ "fingerprint": key.fingerprint })),
+            )
+            .await;
+        }
+    }
+
+    async fn note_failure(&self, s: &Server, e: &NodeError) {
+        let presented = match e {
+            NodeError::HostKeyMismatch { presented, .. } => Some(presented.clone()),
+            _ => None,
+        };
+        let _ = sqlx::query(
+            "UPDATE servers SET last_error = $1, \
+             presented_host_key_fingerprint = COALESCE($2, presented_host_key_fingerprint), updated_at = $3 WHERE id = $4",
+        )
+        .bind(e.to_string())
+        .bind(&presented)
+        .bind(clock::now())
+        .bind(&s.id)
+        .execute(self.db.pool())
+        .await;
+        if presented.is_some() {
+            events::record(
+                &self.db,
+                events::NewEvent {
+                    tenant_id: &s.tenant_id,
+                    source: "nodes",
+                    level: "error",
+                    kind: "server.host_key_mismatch",
+                    message: format!("{}: {e}", s.name),
+                    job_id: None,
+                    server_id: Some(&s.id),
+                },
+            )
+            .await;
+        }
+    }
+}
+
+/// What "test connection" found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    pub code: Option<&'static str>,
+    pub message: String,
+    pub host_key_fingerprint: Option<String>,
+    pub server: Server,
+}
+
+/// Reach the server now (operators): pins its host key on first contact,
+/// probes it and updates its status.
+pub async fn test_connection(nodes: &Nodes, p: &Principal, id: &str) -> CoreResult<ConnectionTest> {
+    p.require_operator("only operators test servers")?;
+    let s = get(&nodes.db, p, id).await?;
+    let result = super::heartbeat::probe(nodes, &s).await;
+    let server = get(&nodes.db, p, id).await?;
+    Ok(match result {
+        Ok(probe) => ConnectionTest {
+            ok: true,
+            code: None,
+            message: format!(
+                "Connected as {}: up {}, load {:.2}",
+                server.ssh_user,
+                super::heartbeat::uptime_words(probe.uptime_seconds),
+                probe.load1
+            ),
+            host_key_fingerprint: server.host_key_fingerprint.clone(),
+            server,
+        },
+        Err(e) => ConnectionTest {
+            ok: false,
+            code: Some(e.code()),
+            message: e.to_string(),
+            host_key_fingerprint: server.host_key_fingerprint.clone(),
+            server,
+        },
+    })
+}
