@@ -305,6 +305,7 @@ async fn bootstrap_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
 fn job_worker(
     db: &Db,
     config: &Config,
+    nodes: mooring_core::nodes::servers::Nodes,
     mailer: Arc<mooring_core::mail::Mailer>,
 ) -> mooring_core::jobs::Worker {
     use mooring_core::{
@@ -321,6 +322,10 @@ fn job_worker(
             },
         )
         .register(noop::KIND, noop::Noop)
+        .register(
+            mooring_core::nodes::heartbeat::KIND,
+            mooring_core::nodes::heartbeat::Heartbeat { nodes },
+        )
         .register(
             billing::lifecycle::RENEWALS,
             billing::lifecycle::Renewals {
@@ -391,6 +396,22 @@ async fn builtin_schedules(db: &Db) -> anyhow::Result<()> {
     )
     .await
     .context("built-in schedules")?;
+    schedule::ensure(
+        db,
+        schedule::NewSchedule {
+            tenant_id: mooring_core::DEFAULT_TENANT_ID.into(),
+            name: "node-heartbeat".into(),
+            cron: "* * * * *".into(),
+            kind: mooring_core::nodes::heartbeat::KIND.into(),
+            payload: serde_json::json!({}),
+            target: Some(mooring_core::jobs::Target {
+                kind: "system".into(),
+                id: "node-heartbeat".into(),
+            }),
+        },
+    )
+    .await
+    .context("built-in schedules")?;
     Ok(())
 }
 
@@ -399,10 +420,11 @@ async fn builtin_schedules(db: &Db) -> anyhow::Result<()> {
 async fn background(
     db: Db,
     config: &Config,
+    nodes: mooring_core::nodes::servers::Nodes,
     mailer: Arc<mooring_core::mail::Mailer>,
     stop: tokio::sync::broadcast::Sender<()>,
 ) {
-    let worker = job_worker(&db, config, mailer);
+    let worker = job_worker(&db, config, nodes, mailer);
     let mut stop_w = stop.subscribe();
     let mut stop_s = stop.subscribe();
     let scheduler = mooring_core::jobs::schedule::Scheduler::new(db.clone());
@@ -418,7 +440,9 @@ async fn background(
 
 async fn worker_only(config: Config) -> anyhow::Result<()> {
     config.billing_policy().context("billing settings")?;
+    let master = config.master_key().context("master key")?;
     let db = open_db(&config).await?;
+    let nodes = nodes_of(&db, &master);
     builtin_schedules(&db).await?;
     println!("Mooring worker running (Ctrl-C stops it after the jobs in hand finish)");
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -430,7 +454,7 @@ async fn worker_only(config: Config) -> anyhow::Result<()> {
         })
     };
     let mailer = Arc::new(config.mailer().context("mail")?);
-    background(db.clone(), &config, mailer, stop_tx).await;
+    background(db.clone(), &config, nodes, mailer, stop_tx).await;
     signal.abort();
     db.close().await;
     Ok(())
@@ -472,6 +496,7 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         leptos,
         started: Instant::now(),
         bootstrap_closed: Default::default(),
+        nodes: nodes_of(&db, &master),
     };
     let url = format!("http://{addr}");
     println!("Mooring is running at {url}  (sign in at {url}/login; Ctrl-C stops it)");
@@ -481,9 +506,9 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     let worker = if with_worker {
         builtin_schedules(&db).await?;
         let (db, config, stop) = (db.clone(), state.config.clone(), stop_tx.clone());
-        let mailer = state.mailer.clone();
+        let (mailer, nodes) = (state.mailer.clone(), state.nodes.clone());
         Some(tokio::spawn(async move {
-            background(db, &config, mailer, stop).await;
+            background(db, &config, nodes, mailer, stop).await;
         }))
     } else {
         None
@@ -504,6 +529,15 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     tracing::info!("stopped");
     db.close().await;
     Ok(())
+}
+
+/// The node layer of a process: the vault for node keys (from the master
+/// key) and a connection pool.
+pub fn nodes_of(db: &Db, master: &crate::config::MasterKey) -> mooring_core::nodes::servers::Nodes {
+    mooring_core::nodes::servers::Nodes::new(
+        db.clone(),
+        mooring_core::nodes::keys::Vault::new(crate::state::Keys::derive(master).nodes),
+    )
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -26,18 +26,23 @@ pub struct AppState {
     pub started: Instant,
     /// Set once an account or token exists: the rustploy bootstrap rule no longer applies.
     pub bootstrap_closed: Arc<AtomicBool>,
+    /// Node keys and pooled SSH connections.
+    pub nodes: mooring_core::nodes::servers::Nodes,
 }
 
 /// Keys derived from the master key, one per purpose.
 pub struct Keys {
     /// Signs mpanel access tokens (HS256).
     pub jwt: [u8; 32],
+    /// Seals the node SSH keys at rest (AES-256-GCM).
+    pub nodes: [u8; 32],
 }
 
 impl Keys {
     pub fn derive(master: &MasterKey) -> Keys {
         Keys {
             jwt: derive_key(master.bytes(), "mpanel access tokens"),
+            nodes: derive_key(master.bytes(), "node ssh keys"),
         }
     }
 }

@@ -205,7 +205,7 @@ async fn record(nodes: &Nodes, s: &Server, result: &Result<Probe, NodeError>) ->
             db,
             events::NewEvent {
                 tenant_id: &s.tenant_id,
-                source: "nodes",
+                source: "node",
                 level,
                 kind: &format!("server.{status}"),
                 message: format!("{} is {status}{why}", s.name),

@@ -575,7 +575,7 @@ impl Nodes {
                 &self.db,
                 events::NewEvent {
                     tenant_id: &s.tenant_id,
-                    source: "nodes",
+                    source: "node",
                     level: "error",
                     kind: "server.host_key_mismatch",
                     message: format!("{}: {e}", s.name),
@@ -626,4 +626,60 @@ pub async fn test_connection(nodes: &Nodes, p: &Principal, id: &str) -> CoreResu
             server,
         },
     })
+}
+
+/// One stored probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRow {
+    pub at: String,
+    pub reachable: bool,
+    pub load1: Option<f64>,
+    pub memory_used_mb: Option<i64>,
+    pub memory_total_mb: Option<i64>,
+    pub disk_used_gb: Option<f64>,
+    pub disk_total_gb: Option<f64>,
+    pub uptime_seconds: Option<i64>,
+    pub error: Option<String>,
+}
+
+impl ProbeRow {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "at": self.at,
+            "reachable": self.reachable,
+            "load1": self.load1,
+            "memoryUsedMb": self.memory_used_mb,
+            "memoryTotalMb": self.memory_total_mb,
+            "diskUsedGb": self.disk_used_gb,
+            "diskTotalGb": self.disk_total_gb,
+            "uptimeSeconds": self.uptime_seconds,
+            "error": self.error,
+        })
+    }
+}
+
+/// The server's latest probes, newest first (operators).
+pub async fn probes(db: &Db, p: &Principal, id: &str, limit: i64) -> CoreResult<Vec<ProbeRow>> {
+    get(db, p, id).await?;
+    let rows =
+        sqlx::query("SELECT * FROM server_probes WHERE server_id = $1 ORDER BY at DESC LIMIT $2")
+            .bind(id)
+            .bind(limit.clamp(1, 500))
+            .fetch_all(db.pool())
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ProbeRow {
+                at: r.try_get("at")?,
+                reachable: crate::db::is_set(r.try_get("reachable")?),
+                load1: r.try_get("load1")?,
+                memory_used_mb: r.try_get("memory_used_mb")?,
+                memory_total_mb: r.try_get("memory_total_mb")?,
+                disk_used_gb: r.try_get("disk_used_gb")?,
+                disk_total_gb: r.try_get("disk_total_gb")?,
+                uptime_seconds: r.try_get("uptime_seconds")?,
+                error: r.try_get("error")?,
+            })
+        })
+        .collect()
 }

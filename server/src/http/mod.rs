@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod portal;
 pub mod routes;
+pub mod servers;
 pub mod system;
 pub mod tokens;
 
@@ -77,6 +78,18 @@ pub fn api_routes() -> RouteTable<AppState> {
         .post("/api/jobs/{id}/retry", jobs::retry)
         .post("/api/jobs/{id}/cancel", jobs::cancel)
         .get("/api/jobs/{id}/events", jobs::events)
+        .get("/api/servers", servers::list)
+        .post("/api/servers", servers::create)
+        .get("/api/servers/ssh-key", servers::ssh_key)
+        .get("/api/servers/{id}", servers::get)
+        .put("/api/servers/{id}", servers::update)
+        .delete("/api/servers/{id}", servers::delete)
+        .post("/api/servers/{id}/test", servers::test)
+        .post(
+            "/api/servers/{id}/accept-host-key",
+            servers::accept_host_key,
+        )
+        .get("/api/servers/{id}/probes", servers::probes)
         .get("/api/customers", billing::list_customers)
         .post("/api/customers", billing::create_customer)
         .get("/api/customers/{id}", billing::get_customer)

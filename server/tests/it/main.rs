@@ -16,6 +16,7 @@ mod jobs_api;
 mod password_reset;
 mod portal;
 mod queue_processes;
+mod servers_api;
 mod stripe;
 mod surfaces;
 mod system_api;

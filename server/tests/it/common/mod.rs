@@ -17,6 +17,7 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub db: TestDb,
+    nodes: mooring_core::nodes::servers::Nodes,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     /// A data directory this helper made (removed on stop).
@@ -46,6 +47,8 @@ impl TestServer {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
+        let nodes =
+            mooring_server::cli::nodes_of(&db.db, &MasterKey::from_hex(&"ab".repeat(32)).unwrap());
         let state = AppState {
             db: db.db.clone(),
             config: Arc::new(config),
@@ -57,6 +60,7 @@ impl TestServer {
             leptos,
             started: Instant::now(),
             bootstrap_closed: Default::default(),
+            nodes: nodes.clone(),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(http::launch(listener, http::app(state), async move {
@@ -66,10 +70,16 @@ impl TestServer {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             db,
+            nodes,
             stop: Some(tx),
             task: Some(task),
             own_dir,
         }
+    }
+
+    /// The server's node layer (same key vault and pool).
+    pub fn nodes(&self) -> &mooring_core::nodes::servers::Nodes {
+        &self.nodes
     }
 
     pub fn url(&self, path: &str) -> String {
