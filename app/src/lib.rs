@@ -9,6 +9,7 @@
 
 pub mod billing;
 pub mod components;
+pub mod nodes;
 pub mod pages;
 pub mod server;
 
@@ -34,6 +35,7 @@ use pages::{
     not_found::NotFound,
     portal::{PortalInvoice, PortalInvoices, PortalOrder, PortalOverview, PortalSubscriptions},
     schedules::{AdminEvents, AdminSchedules},
+    servers::{AdminServer, AdminServers},
 };
 
 /// The URL prefix of server functions. `/api` belongs to the JSON API surfaces.
@@ -83,6 +85,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("audit") view=AdminAudit ssr=SsrMode::Async/>
                     <Route path=path!("jobs/:id") view=AdminJob ssr=SsrMode::Async/>
                     <Route path=path!("schedules") view=AdminSchedules ssr=SsrMode::Async/>
+                    <Route path=path!("servers") view=AdminServers ssr=SsrMode::Async/>
+                    <Route path=path!("servers/:id") view=AdminServer ssr=SsrMode::Async/>
                     <Route path=path!("customers") view=AdminCustomers ssr=SsrMode::Async/>
                     <Route path=path!("customers/:id") view=AdminCustomer ssr=SsrMode::Async/>
                     <Route path=path!("products") view=AdminProducts ssr=SsrMode::Async/>

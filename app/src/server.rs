@@ -15,6 +15,8 @@ pub struct PortalContext {
     /// What customers read on an unpaid invoice about paying by transfer
     /// (none: card only).
     pub payment_instructions: Option<String>,
+    /// Node keys and SSH connections (servers pages).
+    pub nodes: mooring_core::nodes::servers::Nodes,
 }
 
 /// What the dashboard shows about this installation.

@@ -108,6 +108,7 @@ pub fn AdminLayout() -> impl IntoView {
         <Frame home="/admin" area="Admin" nav_label="Admin">
             <NavLink href="/admin" label="Dashboard"/>
             <NavLink href="/admin/jobs" label="Jobs"/>
+            <NavLink href="/admin/servers" label="Servers"/>
             <NavLink href="/admin/customers" label="Customers"/>
             <NavLink href="/admin/products" label="Products"/>
             <NavLink href="/admin/orders" label="Orders"/>

@@ -10,3 +10,4 @@ pub mod login;
 pub mod not_found;
 pub mod portal;
 pub mod schedules;
+pub mod servers;

@@ -458,6 +458,12 @@ pub struct Nodes {
     pub pool: Pool,
 }
 
+impl std::fmt::Debug for Nodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nodes").finish_non_exhaustive()
+    }
+}
+
 impl Nodes {
     pub fn new(db: Db, vault: Vault) -> Nodes {
         Nodes {
@@ -603,6 +609,8 @@ pub struct ConnectionTest {
 pub async fn test_connection(nodes: &Nodes, p: &Principal, id: &str) -> CoreResult<ConnectionTest> {
     p.require_operator("only operators test servers")?;
     let s = get(&nodes.db, p, id).await?;
+    // A real test: a new connection, its host key checked again.
+    nodes.pool.forget(id).await;
     let result = super::heartbeat::probe(nodes, &s).await;
     let server = get(&nodes.db, p, id).await?;
     Ok(match result {

@@ -32,7 +32,7 @@ fn error_field(e: &CoreError) -> Option<String> {
     }
 }
 
-async fn back_err(session: &Session, to: &str, e: CoreError) -> Response {
+pub(super) async fn back_err(session: &Session, to: &str, e: CoreError) -> Response {
     let f = error_field(&e);
     back_field(session, to, Err(say(e)), None, f.as_deref()).await
 }

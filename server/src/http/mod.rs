@@ -19,6 +19,7 @@ pub mod health;
 pub mod identity;
 pub mod jobs;
 pub mod metrics;
+pub mod node_forms;
 pub mod openapi;
 pub mod portal;
 pub mod routes;
@@ -158,6 +159,7 @@ pub fn app(state: AppState) -> Router {
         db: state.db.clone(),
         started: state.started,
         stripe: state.config.stripe().is_some(),
+        nodes: state.nodes.clone(),
         payment_instructions: state.config.payment_instructions.clone().or_else(|| {
             state.config.stripe().is_none().then(|| {
                 "Pay by bank transfer and quote the invoice number; the invoice is marked paid when the money arrives.".to_string()
@@ -233,6 +235,13 @@ pub fn app(state: AppState) -> Router {
             post(billing_forms::coupon_action),
         )
         .route("/admin/tax-rates", post(billing_forms::create_tax_rate))
+        .route("/admin/servers", post(node_forms::create))
+        .route("/admin/servers/{id}/test", post(node_forms::test))
+        .route(
+            "/admin/servers/{id}/accept-host-key",
+            post(node_forms::accept_host_key),
+        )
+        .route("/admin/servers/{id}/delete", post(node_forms::delete))
         .route(
             "/admin/invoices/{id}/{status}",
             post(billing_forms::invoice_status),

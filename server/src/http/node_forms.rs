@@ -1,0 +1,163 @@
+//! The servers pages' forms (post/redirect/get): add a server, test the
+//! connection, accept a changed host key, remove. Core authorizes.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    response::Response,
+};
+use mooring_core::{
+    nodes::servers::{self, ServerInput},
+    CoreError,
+};
+use tower_sessions::Session;
+
+use super::{
+    admin_forms::{back, back_field, field, form, PortalCaller},
+    billing_forms::back_err,
+};
+use crate::state::AppState;
+
+fn opt(f: &[(String, String)], name: &str) -> Option<String> {
+    let v = field(f, name);
+    (!v.trim().is_empty()).then(|| v.trim().to_string())
+}
+
+/// `POST /admin/servers`.
+pub async fn create(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let port = match opt(&f, "port").map(|v| v.parse::<i64>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return back_field(
+                &session,
+                "/admin/servers",
+                Err("The SSH port is a number from 1 to 65535.".into()),
+                None,
+                Some("port"),
+            )
+            .await
+        }
+    };
+    let input = ServerInput {
+        name: Some(field(&f, "name")),
+        host: Some(field(&f, "host")),
+        ip: opt(&f, "ip"),
+        port,
+        ssh_user: opt(&f, "sshUser"),
+        roles: Some(
+            f.iter()
+                .filter(|(k, _)| k == "roles")
+                .map(|(_, v)| v.clone())
+                .collect(),
+        ),
+    };
+    match servers::create(&state.db, &p, input).await {
+        Ok(s) => {
+            back(
+                &session,
+                &format!("/admin/servers/{}", s.id),
+                Ok(format!(
+                    "Added {}. Test the connection to pin its host key.",
+                    s.name
+                )),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, "/admin/servers", e).await,
+    }
+}
+
+/// `POST /admin/servers/{id}/test`.
+pub async fn test(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let to = format!("/admin/servers/{id}");
+    match servers::test_connection(&state.nodes, &p, &id).await {
+        Ok(t) if t.ok => {
+            let pinned = t
+                .host_key_fingerprint
+                .map(|f| format!(" Host key {f}."))
+                .unwrap_or_default();
+            back(&session, &to, Ok(format!("{}.{pinned}", t.message)), None).await
+        }
+        Ok(t) => {
+            back(
+                &session,
+                &to,
+                Err(format!("Could not reach it: {}", t.message)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
+
+/// `POST /admin/servers/{id}/accept-host-key`.
+pub async fn accept_host_key(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let to = format!("/admin/servers/{id}");
+    let f = form(&body);
+    match servers::accept_host_key(&state.db, &p, &id, &field(&f, "fingerprint")).await {
+        Ok(s) => {
+            state.nodes.pool.forget(&id).await;
+            back(
+                &session,
+                &to,
+                Ok(format!(
+                    "Accepted. {} is pinned to {} now.",
+                    s.name,
+                    s.host_key_fingerprint.unwrap_or_default()
+                )),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
+
+/// `POST /admin/servers/{id}/delete`.
+pub async fn delete(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let name = servers::get(&state.db, &p, &id).await.map(|s| s.name);
+    match (name, servers::delete(&state.db, &p, &id).await) {
+        (Ok(name), Ok(())) => {
+            state.nodes.pool.forget(&id).await;
+            back(
+                &session,
+                "/admin/servers",
+                Ok(format!("Removed {name}.")),
+                None,
+            )
+            .await
+        }
+        (_, Err(e)) | (Err(e), _) => {
+            let to = match e {
+                CoreError::NotFound => "/admin/servers".to_string(),
+                _ => format!("/admin/servers/{id}"),
+            };
+            back_err(&session, &to, e).await
+        }
+    }
+}
