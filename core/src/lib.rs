@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod billing;
 pub mod clock;
+pub mod cloudpods;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -1,0 +1,232 @@
+//! CloudPods as LXC containers on a `hypervisor` node, over SSH (run as
+//! root there). Every recipe is a constant shell script taking its values
+//! as positional arguments (quoted by [`Cmd`]), the container's config
+//! goes over stdin, and each one checks the state first, so running it
+//! twice leaves the node as running it once.
+//!
+//! Network: a bridge (`mooringbr0`, gateway `10.213.0.1/24` by default) is
+//! made on the node if missing; each container gets a veth on it with its
+//! own static IPv4. Limits: CPU and memory from the product, written as
+//! cgroup v2 or v1 keys, whichever the node has.
+
+use std::time::Duration;
+
+use crate::nodes::{
+    servers::{Nodes, Server},
+    ssh::{Cmd, NodeError, Stream},
+};
+
+/// Where Mooring keeps its containers on a node.
+pub const LXC_PATH: &str = "/var/lib/mooring/lxc";
+pub const BRIDGE: &str = "mooringbr0";
+/// The pods' network on every node: gateway `.1`, pods from `.2`.
+pub const NETWORK_PREFIX: &str = "10.213.0";
+pub const TEMPLATES: [&str; 2] = ["debian", "busybox"];
+
+/// What a container is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// The container's name on the node.
+    pub name: String,
+    pub hostname: String,
+    pub template: String,
+    pub cpu: i64,
+    pub memory_mb: i64,
+    pub ipv4: String,
+}
+
+/// A container's state as LXC reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Running,
+    Stopped,
+    Frozen,
+    Missing,
+}
+
+impl Power {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Power::Running => "running",
+            Power::Stopped => "stopped",
+            Power::Frozen => "frozen",
+            Power::Missing => "missing",
+        }
+    }
+}
+
+// Safe to run twice at once: each step tolerates "already there".
+const ENSURE_BRIDGE: &str = r#"ip link show "$BR" >/dev/null 2>&1 || ip link add "$BR" type bridge 2>/dev/null || ip link show "$BR" >/dev/null
+ip -4 addr show dev "$BR" | grep -q "inet $GW/" || ip addr add "$GW/24" dev "$BR" 2>/dev/null || true
+ip link set "$BR" up"#;
+
+fn script(body: &str) -> Cmd {
+    Cmd::new("sh")
+        .arg("-ec")
+        .arg(format!(
+            "P={LXC_PATH}; BR={BRIDGE}; GW={NETWORK_PREFIX}.1; N=\"$1\"; shift\n{body}"
+        ))
+        .arg("mooring-lxc")
+}
+
+const LONG: Duration = Duration::from_secs(900);
+const SHORT: Duration = Duration::from_secs(60);
+
+/// Make the container (config from stdin, limits for the node's cgroup
+/// version, the template's root filesystem; Debian's is cached by LXC
+/// after the first).
+pub async fn create(
+    nodes: &Nodes,
+    node: &Server,
+    spec: &Spec,
+    on_line: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<(), NodeError> {
+    let conf = format!(
+        "lxc.uts.name = {host}\nlxc.net.0.type = veth\nlxc.net.0.link = {BRIDGE}\nlxc.net.0.flags = up\n\
+         lxc.net.0.name = eth0\nlxc.net.0.ipv4.address = {ip}/24\nlxc.net.0.ipv4.gateway = {NETWORK_PREFIX}.1\n\
+         lxc.start.auto = 1\n",
+        host = spec.hostname,
+        ip = spec.ipv4,
+    );
+    let body = r#"mkdir -p "$P"
+if lxc-info -P "$P" -n "$N" >/dev/null 2>&1; then echo "container $N exists"; exit 0; fi
+T="$1"; MEM="$2"; CPU="$3"; H="$4"
+cat > "$P/$N.conf"
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  printf 'lxc.cgroup2.memory.max = %sM\nlxc.cgroup2.cpu.max = %s 100000\n' "$MEM" "$CPU" >> "$P/$N.conf"
+else
+  printf 'lxc.cgroup.memory.limit_in_bytes = %sM\nlxc.cgroup.cpu.cfs_quota_us = %s\nlxc.cgroup.cpu.cfs_period_us = 100000\n' "$MEM" "$CPU" >> "$P/$N.conf"
+fi
+__BRIDGE__
+echo "creating $N from the $T template"
+if [ "$T" = debian ]; then
+  lxc-create -P "$P" -n "$N" -t debian -f "$P/$N.conf" -- -r bookworm
+else
+  lxc-create -P "$P" -n "$N" -t "$T" -f "$P/$N.conf"
+fi
+# Templates name the host after the container; the pod's hostname wins.
+sed -i "s/^lxc.uts.name = .*/lxc.uts.name = $H/" "$P/$N/config"
+# The address is LXC's (static): no DHCP client inside may take it away.
+R="$P/$N/rootfs"
+if [ -f "$R/etc/init.d/rcS" ]; then sed -i '/udhcpc/d' "$R/etc/init.d/rcS"; fi
+if [ -f "$R/etc/network/interfaces" ]; then
+  printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet manual\n' > "$R/etc/network/interfaces"
+fi
+echo "created $N""#
+    .replace("__BRIDGE__", ENSURE_BRIDGE);
+    let cmd = script(&body).arg(&spec.name).args([
+        spec.template.clone(),
+        spec.memory_mb.to_string(),
+        (spec.cpu * 100_000).to_string(),
+        spec.hostname.clone(),
+    ]);
+    nodes
+        .check(node, &cmd, Some(conf.as_bytes()), LONG, on_line)
+        .await
+        .map(|_| ())
+}
+
+/// The container's state.
+pub async fn power(nodes: &Nodes, node: &Server, name: &str) -> Result<Power, NodeError> {
+    let cmd = script(r#"lxc-info -P "$P" -n "$N" -sH 2>/dev/null || echo MISSING"#).arg(name);
+    let out = nodes.check(node, &cmd, None, SHORT, &mut |_, _| {}).await?;
+    Ok(match out.stdout.trim() {
+        "RUNNING" => Power::Running,
+        "FROZEN" | "FREEZING" => Power::Frozen,
+        "MISSING" => Power::Missing,
+        _ => Power::Stopped,
+    })
+}
+
+/// Bring it to `target` from whatever state it is in.
+pub async fn set_power(
+    nodes: &Nodes,
+    node: &Server,
+    name: &str,
+    target: Power,
+    on_line: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<(), NodeError> {
+    let body = match target {
+        Power::Running => {
+            r#"S=$(lxc-info -P "$P" -n "$N" -sH)
+__BRIDGE__
+case "$S" in
+  RUNNING) echo "$N is running" ;;
+  FROZEN) lxc-unfreeze -P "$P" -n "$N"; echo "$N thawed" ;;
+  *) lxc-start -P "$P" -n "$N" -d; lxc-wait -P "$P" -n "$N" -s RUNNING -t 30; echo "$N started" ;;
+esac"#
+        }
+        Power::Stopped => {
+            r#"S=$(lxc-info -P "$P" -n "$N" -sH)
+case "$S" in
+  STOPPED) echo "$N is stopped" ;;
+  FROZEN) lxc-unfreeze -P "$P" -n "$N"; lxc-stop -P "$P" -n "$N" -t 10 || lxc-stop -P "$P" -n "$N" -k; echo "$N stopped" ;;
+  *) lxc-stop -P "$P" -n "$N" -t 10 || lxc-stop -P "$P" -n "$N" -k; echo "$N stopped" ;;
+esac"#
+        }
+        Power::Frozen => {
+            r#"S=$(lxc-info -P "$P" -n "$N" -sH)
+case "$S" in
+  FROZEN) echo "$N is frozen" ;;
+  RUNNING) lxc-freeze -P "$P" -n "$N"; echo "$N frozen" ;;
+  *) echo "$N is $S: nothing runs to freeze" ;;
+esac"#
+        }
+        Power::Missing => return destroy(nodes, node, name, on_line).await,
+    };
+    let cmd = script(&body.replace("__BRIDGE__", ENSURE_BRIDGE)).arg(name);
+    nodes
+        .check(node, &cmd, None, SHORT, on_line)
+        .await
+        .map(|_| ())
+}
+
+/// Stop and start again.
+pub async fn reboot(
+    nodes: &Nodes,
+    node: &Server,
+    name: &str,
+    on_line: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<(), NodeError> {
+    set_power(nodes, node, name, Power::Stopped, on_line).await?;
+    set_power(nodes, node, name, Power::Running, on_line).await
+}
+
+/// Remove the container and its config; nothing to do when it is gone.
+pub async fn destroy(
+    nodes: &Nodes,
+    node: &Server,
+    name: &str,
+    on_line: &mut (dyn FnMut(Stream, &str) + Send),
+) -> Result<(), NodeError> {
+    let cmd = script(
+        r#"if ! lxc-info -P "$P" -n "$N" >/dev/null 2>&1; then rm -f "$P/$N.conf"; echo "$N is gone"; exit 0; fi
+S=$(lxc-info -P "$P" -n "$N" -sH)
+[ "$S" = FROZEN ] && lxc-unfreeze -P "$P" -n "$N"
+[ "$S" = STOPPED ] || lxc-stop -P "$P" -n "$N" -k
+lxc-destroy -P "$P" -n "$N"
+rm -f "$P/$N.conf"
+echo "$N destroyed""#,
+    )
+    .arg(name);
+    nodes
+        .check(node, &cmd, None, SHORT, on_line)
+        .await
+        .map(|_| ())
+}
+
+/// Run a command inside the container (tests and diagnostics).
+pub async fn attach(
+    nodes: &Nodes,
+    node: &Server,
+    name: &str,
+    inner: &Cmd,
+) -> Result<String, NodeError> {
+    let cmd = script(r#"lxc-attach -P "$P" -n "$N" -- /bin/sh -c "$1""#)
+        .arg(name)
+        .arg(inner.render());
+    Ok(nodes
+        .check(node, &cmd, None, SHORT, &mut |_, _| {})
+        .await?
+        .stdout)
+}
