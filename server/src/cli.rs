@@ -324,7 +324,9 @@ fn job_worker(
         .register(noop::KIND, noop::Noop)
         .register(
             mooring_core::nodes::heartbeat::KIND,
-            mooring_core::nodes::heartbeat::Heartbeat { nodes },
+            mooring_core::nodes::heartbeat::Heartbeat {
+                nodes: nodes.clone(),
+            },
         )
         .register(
             billing::lifecycle::RENEWALS,
@@ -346,8 +348,15 @@ fn job_worker(
         }
         None => registry,
     };
-    // Service jobs of every product type; provisioners plug in here as they arrive.
-    let services = billing::lifecycle::ServiceJobs::new();
+    // CloudPod jobs, and the service jobs of every product type (provisioners
+    // plug in here as they arrive; other types fail `provisioner_unavailable`).
+    let pods = mooring_core::cloudpods::CloudPods {
+        nodes: nodes.clone(),
+    };
+    let registry = mooring_core::cloudpods::KINDS
+        .into_iter()
+        .fold(registry, |r, kind| r.register(kind, pods.clone()));
+    let services = billing::lifecycle::ServiceJobs::new().with("cloudpod", pods);
     let registry = [
         billing::subscriptions::PROVISION,
         billing::subscriptions::SUSPEND,

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod billing_forms;
+pub mod cloudpods;
 pub mod error;
 pub mod health;
 pub mod identity;
@@ -79,6 +80,15 @@ pub fn api_routes() -> RouteTable<AppState> {
         .post("/api/jobs/{id}/retry", jobs::retry)
         .post("/api/jobs/{id}/cancel", jobs::cancel)
         .get("/api/jobs/{id}/events", jobs::events)
+        .get("/api/cloudpods", cloudpods::list)
+        .post("/api/cloudpods", cloudpods::create)
+        .get("/api/cloudpods/{id}", cloudpods::get)
+        .delete("/api/cloudpods/{id}", cloudpods::delete)
+        .post("/api/cloudpods/{id}/suspend", cloudpods::suspend)
+        .post("/api/cloudpods/{id}/unsuspend", cloudpods::unsuspend)
+        .post("/api/cloudpods/{id}/start", cloudpods::start)
+        .post("/api/cloudpods/{id}/stop", cloudpods::stop)
+        .post("/api/cloudpods/{id}/reboot", cloudpods::reboot)
         .get("/api/servers", servers::list)
         .post("/api/servers", servers::create)
         .get("/api/servers/ssh-key", servers::ssh_key)

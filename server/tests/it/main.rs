@@ -10,6 +10,7 @@ mod audit_api;
 mod billing_api;
 mod billing_mail;
 mod cli;
+mod cloudpods_api;
 mod contracts;
 mod identity;
 mod jobs_api;

@@ -1,0 +1,268 @@
+//! mpanel §10 CloudPods and their action extensions on a real server, with
+//! real LXC containers on a hypervisor node (sshd on 127.0.0.8, root):
+//! create (validated; customers may not), the job carries it out, suspend,
+//! one job at a time (409), resume, a customer stops and starts its own
+//! pod but may not suspend it or see another's, delete destroys.
+
+use crate::common::TestServer;
+use mooring_core::{
+    billing::{
+        customers::{self, CustomerInput},
+        products::{self, PriceInput, ProductInput},
+        Viewer,
+    },
+    cloudpods::{self, lxc, CloudPods},
+    jobs::{Registry, Worker},
+    nodes::servers,
+    testkit::{self, sshd::Sshd},
+    users, DEFAULT_TENANT_ID,
+};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "correct horse battery";
+
+async fn call(
+    s: &TestServer,
+    m: Method,
+    path: &str,
+    jwt: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut r = s.client.request(m, s.url(path)).bearer_auth(jwt);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn pods_api(t: testkit::TestDb, host: &str) {
+    users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let db = t.db.clone();
+    let s = TestServer::start(t).await;
+    let jwt = s.jwt(EMAIL, PASSWORD).await;
+    use Method as M;
+    let key = s.nodes().key(DEFAULT_TENANT_ID).await.unwrap();
+    let node = Sshd::start(host, &key.public_openssh).await;
+    let (st, hv) = call(&s, M::POST, "/api/servers", &jwt, Some(json!({ "name": "hv", "host": host, "port": node.port, "sshUser": "root", "roles": ["hypervisor"] }))).await;
+    assert_eq!(st, StatusCode::CREATED, "{hv}");
+    let admin = Viewer::Operator {
+        tenant: DEFAULT_TENANT_ID.into(),
+        admin: true,
+    };
+    let product = products::create(
+        &db,
+        &admin,
+        "op",
+        ProductInput {
+            name: Some("CloudPod Nano".into()),
+            kind: Some("cloudpod".into()),
+            sku: Some("NANO".into()),
+            billing_cycles: Some(vec![PriceInput {
+                cycle: "monthly".into(),
+                price: "5".parse().unwrap(),
+                currency: "USD".into(),
+            }]),
+            metadata: Some(json!({ "template": "busybox", "memoryMb": 64 })),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for (name, email) in [("Ann", "ann@example.com"), ("Bob", "bob@example.com")] {
+        let c = customers::create(
+            &db,
+            &admin,
+            "op",
+            CustomerInput {
+                name: Some(name.into()),
+                email: Some(email.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        customers::create_login(
+            &db,
+            &admin,
+            "op",
+            &c.id,
+            SecretString::from("customer portal password"),
+        )
+        .await
+        .unwrap();
+        ids.push(c.id);
+    }
+    let ann = s.jwt("ann@example.com", "customer portal password").await;
+    let bob = s.jwt("bob@example.com", "customer portal password").await;
+    let worker = Worker::new(
+        db.clone(),
+        cloudpods::KINDS.into_iter().fold(Registry::new(), |r, k| {
+            r.register(
+                k,
+                CloudPods {
+                    nodes: s.nodes().clone(),
+                },
+            )
+        }),
+    );
+    let drain = || async { while worker.run_one().await.unwrap() {} };
+
+    let body = json!({ "customerId": ids[0], "productId": product.id, "name": "ann-box", "template": "busybox" });
+    let (st, _) = call(&s, M::POST, "/api/cloudpods", &ann, Some(body.clone())).await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "customers order, they do not make pods"
+    );
+    let mut bad = body.clone();
+    bad["name"] = json!("Ann Box");
+    let (st, b) = call(&s, M::POST, "/api/cloudpods", &jwt, Some(bad)).await;
+    assert_eq!(
+        (st, b["error"]["details"]["fields"][0]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("name"))
+    );
+    let (st, op) = call(&s, M::POST, "/api/cloudpods", &jwt, Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{op}");
+    assert_eq!(op["cloudPod"]["status"], "pending");
+    assert_eq!(op["job"]["status"], "queued");
+    let id = op["cloudPod"]["id"].as_str().unwrap().to_string();
+    drain().await;
+    let (_, pod) = call(&s, M::GET, &format!("/api/cloudpods/{id}"), &ann, None).await;
+    assert_eq!(
+        (pod["status"].clone(), pod["power"].clone()),
+        (json!("active"), json!("running")),
+        "{pod}"
+    );
+    assert!(pod["ipv4"].as_str().unwrap().starts_with("10.213.0."));
+    assert_eq!(pod["serverId"], hv["id"]);
+    let (st, _) = call(&s, M::GET, &format!("/api/cloudpods/{id}"), &bob, None).await;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "another customer's pod does not exist for Bob"
+    );
+    let (_, mine) = call(&s, M::GET, "/api/cloudpods?status=active", &ann, None).await;
+    assert_eq!(mine["total"], 1);
+    let (st, _) = call(&s, M::GET, "/api/cloudpods?status=lost", &jwt, None).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Suspend: one job at a time.
+    let (st, _) = call(
+        &s,
+        M::POST,
+        &format!("/api/cloudpods/{id}/suspend"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, op) = call(
+        &s,
+        M::POST,
+        &format!("/api/cloudpods/{id}/suspend"),
+        &jwt,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{op}");
+    let (st, _) = call(&s, M::DELETE, &format!("/api/cloudpods/{id}"), &jwt, None).await;
+    assert_eq!(st, StatusCode::CONFLICT, "another job runs on it");
+    drain().await;
+    let (_, pod) = call(&s, M::GET, &format!("/api/cloudpods/{id}"), &jwt, None).await;
+    assert_eq!(
+        (pod["status"].clone(), pod["power"].clone()),
+        (json!("suspended"), json!("frozen"))
+    );
+    let hvs = servers::load(&db, hv["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let name = cloudpods::load(&db, &id).await.unwrap().provider_ref;
+    assert_eq!(
+        lxc::power(s.nodes(), &hvs, &name).await.unwrap(),
+        lxc::Power::Frozen
+    );
+    let (st, _) = call(
+        &s,
+        M::POST,
+        &format!("/api/cloudpods/{id}/start"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT, "a suspended pod does not start");
+    let (st, _) = call(
+        &s,
+        M::POST,
+        &format!("/api/cloudpods/{id}/unsuspend"),
+        &jwt,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    drain().await;
+
+    // The customer stops and starts its own pod.
+    let (st, _) = call(
+        &s,
+        M::POST,
+        &format!("/api/cloudpods/{id}/stop"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    drain().await;
+    assert_eq!(
+        lxc::power(s.nodes(), &hvs, &name).await.unwrap(),
+        lxc::Power::Stopped
+    );
+    let (st, _) = call(
+        &s,
+        M::POST,
+        &format!("/api/cloudpods/{id}/start"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    drain().await;
+    assert_eq!(
+        lxc::power(s.nodes(), &hvs, &name).await.unwrap(),
+        lxc::Power::Running
+    );
+
+    // Delete destroys it.
+    let (st, op) = call(&s, M::DELETE, &format!("/api/cloudpods/{id}"), &jwt, None).await;
+    assert_eq!(
+        (st, op["cloudPod"]["status"].clone()),
+        (StatusCode::ACCEPTED, json!("terminating"))
+    );
+    drain().await;
+    let (_, pod) = call(&s, M::GET, &format!("/api/cloudpods/{id}"), &jwt, None).await;
+    assert_eq!(pod["status"], "terminated");
+    assert_eq!(
+        lxc::power(s.nodes(), &hvs, &name).await.unwrap(),
+        lxc::Power::Missing
+    );
+    let (_, audit) = call(&s, M::GET, "/api/audit?type=cloudpod.", &jwt, None).await;
+    assert!(audit["total"].as_i64().unwrap() >= 6, "{audit}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudpods_api_sqlite() {
+    pods_api(testkit::sqlite().await, "127.0.0.8").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudpods_api_postgres() {
+    pods_api(testkit::postgres().await, "127.0.0.9").await;
+}
