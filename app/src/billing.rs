@@ -361,6 +361,8 @@ pub struct ProductDetail {
     pub row: ProductRow,
     pub currency: String,
     pub amounts: Vec<(String, String)>,
+    /// A CloudPod product's size as form values: template, CPU, memory MB, disk GB.
+    pub size: Option<(String, String, String, String)>,
 }
 
 /// One product (operators).
@@ -377,7 +379,18 @@ pub async fn billing_product(id: String) -> Result<ProductDetail, ServerFnError>
         .first()
         .map(|x| x.currency.clone())
         .unwrap_or_else(|| "USD".into());
+    let m = &p.metadata;
+    let num = |k: &str| m[k].as_i64().map(|n| n.to_string()).unwrap_or_default();
+    let size = (p.kind == "cloudpod").then(|| {
+        (
+            m["template"].as_str().unwrap_or("debian").to_string(),
+            num("cpu"),
+            num("memoryMb"),
+            num("diskGb"),
+        )
+    });
     Ok(ProductDetail {
+        size,
         amounts: p
             .prices
             .iter()

@@ -8,6 +8,7 @@
 //! `mooring-core` (only compiled with the `ssr` feature).
 
 pub mod billing;
+pub mod cloudpods;
 pub mod components;
 pub mod nodes;
 pub mod pages;
@@ -28,6 +29,7 @@ use pages::{
         AdminBillingProfile, AdminCoupons, AdminCustomer, AdminCustomers, AdminInvoice,
         AdminInvoices, AdminOrders, AdminProduct, AdminProducts, AdminSubscriptions, AdminTaxRates,
     },
+    cloudpods::{AdminCloudPod, AdminCloudPods, PortalCloudPods},
     home::Home,
     identity::{AdminApiKeys, AdminTenants, AdminTokens, AdminUsers, Profile},
     jobs::{AdminJob, AdminJobs},
@@ -86,6 +88,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("jobs/:id") view=AdminJob ssr=SsrMode::Async/>
                     <Route path=path!("schedules") view=AdminSchedules ssr=SsrMode::Async/>
                     <Route path=path!("servers") view=AdminServers ssr=SsrMode::Async/>
+                    <Route path=path!("cloudpods") view=AdminCloudPods ssr=SsrMode::Async/>
+                    <Route path=path!("cloudpods/:id") view=AdminCloudPod ssr=SsrMode::Async/>
                     <Route path=path!("servers/:id") view=AdminServer ssr=SsrMode::Async/>
                     <Route path=path!("customers") view=AdminCustomers ssr=SsrMode::Async/>
                     <Route path=path!("customers/:id") view=AdminCustomer ssr=SsrMode::Async/>
@@ -109,6 +113,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("invoices") view=PortalInvoices ssr=SsrMode::Async/>
                     <Route path=path!("invoices/:id") view=PortalInvoice ssr=SsrMode::Async/>
                     <Route path=path!("services") view=PortalSubscriptions ssr=SsrMode::Async/>
+                    <Route path=path!("cloudpods") view=PortalCloudPods ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -287,7 +287,7 @@ pub struct JobRow {
 }
 
 #[cfg(feature = "ssr")]
-fn job_row(j: mooring_core::jobs::Job) -> JobRow {
+pub(crate) fn job_row(j: mooring_core::jobs::Job) -> JobRow {
     JobRow {
         target: j
             .target_type

@@ -33,6 +33,8 @@ test("pay by card, change plan; profile, product and customer edits", async ({ b
   for (const [name, price] of [[`Pod S ${tag}`, "10"], [`Pod L ${tag}`, "30"]]) {
     await page.getByLabel("Name", { exact: true }).fill(name);
     await page.getByLabel("SKU").fill(`${sku}-${name.split(" ")[1]}`);
+    // Not CloudPods: this test is about billing, not about containers.
+    await page.getByLabel("Type").selectOption("backup");
     await page.getByLabel("Monthly price", { exact: true }).fill(price);
     await page.getByRole("button", { name: "Add the product" }).click();
     await expect(page.getByTestId("flash")).toContainText(`Added ${name}.`);

@@ -14,6 +14,8 @@ test("order, pay by transfer, activate, cancel", async ({ browser, page }, info)
   await signIn(page, "/admin/products");
   await page.getByLabel("Name", { exact: true }).fill(`CloudPod ${tag}`);
   await page.getByLabel("SKU").fill(sku);
+  // Not a CloudPod: this test is about billing, not about containers.
+  await page.getByLabel("Type").selectOption("backup");
   await page.getByLabel("Monthly price").fill("9.99");
   await page.getByLabel("Yearly price").fill("99");
   await page.getByRole("button", { name: "Add the product" }).click();

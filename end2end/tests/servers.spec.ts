@@ -29,7 +29,7 @@ test("add a server, pin its host key, accept a changed one", async ({ page }, in
     await page.getByLabel("Host", { exact: true }).fill(host);
     await page.getByLabel("SSH port").fill(String(node.port));
     await page.getByLabel("SSH user").fill(node.user);
-    await page.getByLabel("hypervisor").check();
+    await page.getByLabel("backup").check();
     await page.getByRole("button", { name: "Add the server" }).click();
     await expect(page).toHaveURL(/\/admin\/servers\/[0-9a-f-]{36}$/);
     await expect(page.getByTestId("flash")).toContainText(`Added ${name}.`);
@@ -61,7 +61,7 @@ test("add a server, pin its host key, accept a changed one", async ({ page }, in
     await page.goto("/admin/servers");
     const row = page.getByTestId("servers-table").locator("tr", { hasText: name });
     await expect(row).toContainText(/online|degraded/);
-    await expect(row).toContainText("web, hypervisor");
+    await expect(row).toContainText("web, backup");
     await row.getByRole("link", { name }).click();
     await page.getByRole("button", { name: `Remove ${name}` }).click();
     await expect(page.getByTestId("flash")).toContainText(`Removed ${name}.`);

@@ -109,6 +109,7 @@ pub fn AdminLayout() -> impl IntoView {
             <NavLink href="/admin" label="Dashboard"/>
             <NavLink href="/admin/jobs" label="Jobs"/>
             <NavLink href="/admin/servers" label="Servers"/>
+            <NavLink href="/admin/cloudpods" label="CloudPods"/>
             <NavLink href="/admin/customers" label="Customers"/>
             <NavLink href="/admin/products" label="Products"/>
             <NavLink href="/admin/orders" label="Orders"/>
@@ -138,6 +139,7 @@ pub fn PortalLayout() -> impl IntoView {
             <NavLink href="/portal" label="Overview"/>
             <NavLink href="/portal/order" label="Order"/>
             <NavLink href="/portal/services" label="Services"/>
+            <NavLink href="/portal/cloudpods" label="CloudPods"/>
             <NavLink href="/portal/invoices" label="Invoices"/>
         </Frame>
     }

@@ -288,6 +288,22 @@ pub fn AdminProduct() -> impl IntoView {
                                     <button type="submit" class="button primary">"Save the product"</button>
                                 </form>
                             </section>
+                            {d.size.clone().map(|(template, cpu, memory, disk)| view! {
+                                <section class="card form-card" aria-labelledby="pod-size">
+                                    <h2 id="pod-size">"CloudPod size"</h2>
+                                    <p class="muted">"What each CloudPod of this product is built from. Empty fields use the defaults: 1 CPU, 512 MB, 10 GB."</p>
+                                    <form method="post" action=format!("/admin/products/{}/size", p.id) class="form grid-form">
+                                        <div class="field"><label for="ps-template">"Template"</label>
+                                            <select id="ps-template" name="template">
+                                                {["debian", "busybox"].into_iter().map(|t| view! { <option value=t selected=template == t>{t}</option> }).collect_view()}
+                                            </select><FieldError field="template"/></div>
+                                        <div class="field"><label for="ps-cpu">"CPU cores"</label><input id="ps-cpu" name="cpu" inputmode="numeric" value=cpu/><FieldError field="cpu"/></div>
+                                        <div class="field"><label for="ps-mem">"Memory (MB)"</label><input id="ps-mem" name="memoryMb" inputmode="numeric" value=memory/><FieldError field="memoryMb"/></div>
+                                        <div class="field"><label for="ps-disk">"Disk (GB)"</label><input id="ps-disk" name="diskGb" inputmode="numeric" value=disk/><FieldError field="diskGb"/></div>
+                                        <button type="submit" class="button primary">"Save the size"</button>
+                                    </form>
+                                </section>
+                            })}
                         }.into_any()
                     }
                     Err(e) => load_error("this product", e),

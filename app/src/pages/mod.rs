@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod billing_admin;
+pub mod cloudpods;
 pub mod home;
 pub mod identity;
 pub mod jobs;

@@ -91,6 +91,10 @@ pub async fn create(
     let body = r#"mkdir -p "$P"
 if lxc-info -P "$P" -n "$N" >/dev/null 2>&1; then echo "container $N exists"; exit 0; fi
 T="$1"; MEM="$2"; CPU="$3"; H="$4"
+if ! [ -e "/usr/share/lxc/templates/lxc-$T" ]; then
+  echo "this node has no LXC $T template: apt-get install lxc-templates debootstrap (Debian) or busybox-static (busybox)" >&2
+  exit 3
+fi
 cat > "$P/$N.conf"
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   printf 'lxc.cgroup2.memory.max = %sM\nlxc.cgroup2.cpu.max = %s 100000\n' "$MEM" "$CPU" >> "$P/$N.conf"

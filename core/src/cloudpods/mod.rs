@@ -522,15 +522,18 @@ async fn assign(db: &Db, pod: &CloudPod) -> Result<(Server, String), JobError> {
     ))
 }
 
+/// Where a node command's output lines go.
+type LineSink = Box<dyn FnMut(Stream, &str) + Send>;
+
 /// Run `work` with a line sink whose lines stream into the job's log as
 /// they arrive.
 async fn streamed<T, F, Fut>(ctx: &JobContext, work: F) -> T
 where
-    F: FnOnce(Box<dyn FnMut(Stream, &str) + Send>) -> Fut,
+    F: FnOnce(LineSink) -> Fut,
     Fut: Future<Output = T>,
 {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Stream, String)>();
-    let sink: Box<dyn FnMut(Stream, &str) + Send> = Box::new(move |s, l| {
+    let sink: LineSink = Box::new(move |s, l| {
         let _ = tx.send((s, l.to_string()));
     });
     let run = work(sink);
@@ -681,6 +684,28 @@ impl CloudPods {
         Ok(())
     }
 
+    /// A job that will not be retried leaves its reason on the pod; a
+    /// provisioning that failed marks the pod `failed`.
+    async fn note_failure(&self, kind: &str, pod: &CloudPod, result: &Result<(), JobError>) {
+        if let Err(JobError::Permanent { message, .. }) = result {
+            let status = if kind == PROVISION {
+                "failed".to_string()
+            } else {
+                load(self.db(), &pod.id)
+                    .await
+                    .map(|p| p.status)
+                    .unwrap_or_else(|_| pod.status.clone())
+            };
+            let _ = set(
+                self.db(),
+                &pod.id,
+                "status = $1, last_error = $2",
+                &[Some(&status), Some(message)],
+            )
+            .await;
+        }
+    }
+
     /// Carry out `kind` on the pod.
     pub async fn apply(
         &self,
@@ -724,20 +749,7 @@ impl JobHandler for CloudPods {
         let pod = load(self.db(), &p.cloud_pod_id).await?;
         let kind = ctx.job.kind.clone();
         let result = self.apply(ctx, &kind, &pod).await;
-        if let Err(JobError::Permanent { message, .. }) = &result {
-            let status = if kind == PROVISION {
-                "failed"
-            } else {
-                pod.status.as_str()
-            };
-            let _ = set(
-                self.db(),
-                &pod.id,
-                "status = $1, last_error = $2",
-                &[Some(status), Some(message)],
-            )
-            .await;
-        }
+        self.note_failure(&kind, &pod, &result).await;
         result
     }
 }
@@ -801,6 +813,21 @@ impl Provisioner for CloudPods {
         if pod_kind == DESTROY {
             set(db, &pod.id, "status = 'terminating'", &[]).await?;
         }
-        self.apply(ctx, pod_kind, &pod).await
+        let result = self.apply(ctx, pod_kind, &pod).await;
+        self.note_failure(pod_kind, &pod, &result).await;
+        result
     }
+}
+
+/// The latest job on a pod (operators), for its page.
+pub async fn latest_job(db: &Db, v: &Viewer, id: &str) -> CoreResult<Option<jobs::Job>> {
+    v.require_operator("jobs are visible to operators")?;
+    get(db, v, id).await?;
+    let row = sqlx::query(
+        "SELECT * FROM jobs WHERE target_type = 'cloudpod' AND target_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(jobs::row_to_job).transpose()
 }

@@ -112,7 +112,7 @@ pub struct Job {
     pub finished_at: Option<String>,
 }
 
-pub(crate) fn row_to_job(r: &sqlx::any::AnyRow) -> CoreResult<Job> {
+pub fn row_to_job(r: &sqlx::any::AnyRow) -> CoreResult<Job> {
     Ok(Job {
         id: r.try_get("id")?,
         tenant_id: r.try_get("tenant_id")?,

@@ -378,11 +378,28 @@ pub async fn update(db: &Db, p: &Principal, id: &str, input: ServerInput) -> Cor
     get(db, p, id).await
 }
 
-/// Remove a server (tenant admins); its probes go with it.
+/// Remove a server (tenant admins); its probes go with it. Refused while
+/// CloudPods live on it (destroy or move them first).
 pub async fn delete(db: &Db, p: &Principal, id: &str) -> CoreResult<()> {
     p.require_admin("only admins remove servers")?;
     let s = get(db, p, id).await?;
     let mut tx = db.begin_write().await?;
+    let living: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM cloudpods WHERE server_id = $1 AND status <> 'terminated'",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if living > 0 {
+        return Err(CoreError::Conflict(format!(
+            "{living} CloudPod(s) live on {}; destroy them first",
+            s.name
+        )));
+    }
+    sqlx::query("UPDATE cloudpods SET server_id = NULL WHERE server_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM server_probes WHERE server_id = $1")
         .bind(id)
         .execute(&mut *tx)

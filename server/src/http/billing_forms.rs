@@ -231,6 +231,66 @@ pub async fn update_product(
     }
 }
 
+/// `POST /admin/products/{id}/size`: a CloudPod product's template, CPU,
+/// memory and disk (its metadata); other metadata is kept.
+pub async fn product_size(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let to = format!("/admin/products/{id}");
+    let f = form(&body);
+    let number = |name: &str| -> Result<Option<i64>, String> {
+        match opt(&f, name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| format!("{v} is not a whole number.")),
+        }
+    };
+    let sizes = (number("cpu"), number("memoryMb"), number("diskGb"));
+    let (cpu, memory, disk) = match sizes {
+        (Ok(c), Ok(m), Ok(d)) => (c, m, d),
+        (Err(e), _, _) => return back_field(&session, &to, Err(e), None, Some("cpu")).await,
+        (_, Err(e), _) => return back_field(&session, &to, Err(e), None, Some("memoryMb")).await,
+        (_, _, Err(e)) => return back_field(&session, &to, Err(e), None, Some("diskGb")).await,
+    };
+    let result = async {
+        let v = billing::viewer(&state.db, &p).await?;
+        let cur = products::get(&state.db, &v, &id).await?;
+        let mut meta = cur.metadata.clone();
+        if !meta.is_object() {
+            meta = serde_json::json!({});
+        }
+        meta["template"] = field(&f, "template").into();
+        for (k, val) in [("cpu", cpu), ("memoryMb", memory), ("diskGb", disk)] {
+            meta[k] = val.map(Into::into).unwrap_or(serde_json::Value::Null);
+        }
+        mooring_core::cloudpods::Size::of(&meta)?;
+        let input = ProductInput {
+            metadata: Some(meta),
+            ..Default::default()
+        };
+        products::update(&state.db, &v, &p.user_id, &id, input).await
+    }
+    .await;
+    match result {
+        Ok(prod) => {
+            back(
+                &session,
+                &to,
+                Ok(format!("Saved the size of {}.", prod.name)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
+
 /// The address of a form, or none when its first line is empty.
 fn address_of(f: &[(String, String)]) -> Option<Address> {
     opt(f, "line1").map(|line1| Address {

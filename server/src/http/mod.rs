@@ -253,6 +253,18 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/servers/{id}/delete", post(node_forms::delete))
         .route(
+            "/admin/cloudpods/{id}/{action}",
+            post(node_forms::cloudpod_action),
+        )
+        .route(
+            "/portal/cloudpods/{id}/{action}",
+            post(node_forms::cloudpod_action),
+        )
+        .route(
+            "/admin/products/{id}/size",
+            post(billing_forms::product_size),
+        )
+        .route(
             "/admin/invoices/{id}/{status}",
             post(billing_forms::invoice_status),
         )

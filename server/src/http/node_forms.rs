@@ -161,3 +161,43 @@ pub async fn delete(
         }
     }
 }
+
+/// `POST /{admin|portal}/cloudpods/{id}/{action}`: queue an action on a
+/// CloudPod (core decides who may).
+pub async fn cloudpod_action(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let to = if p.is_operator() {
+        format!("/admin/cloudpods/{id}")
+    } else {
+        "/portal/cloudpods".to_string()
+    };
+    let result = async {
+        let v = mooring_core::billing::viewer(&state.db, &p).await?;
+        mooring_core::cloudpods::act(&state.db, &v, &p.user_id, &id, &action).await
+    }
+    .await;
+    match result {
+        Ok((pod, _)) => {
+            let doing = match action.as_str() {
+                "suspend" => "Suspending",
+                "unsuspend" => "Resuming",
+                "start" => "Starting",
+                "stop" => "Stopping",
+                "reboot" => "Rebooting",
+                _ => "Destroying",
+            };
+            back(
+                &session,
+                &to,
+                Ok(format!("{doing} {}: it takes a few seconds.", pod.name)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}

@@ -287,7 +287,7 @@ fn the_worker_process_runs_queued_jobs_and_stops_on_sigterm() {
             &db,
             mooring_core::jobs::NewJob::new(
                 mooring_core::DEFAULT_TENANT_ID,
-                "cloudpod.provision",
+                "wordpress.provision",
                 serde_json::json!({}),
             ),
         )

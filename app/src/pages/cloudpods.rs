@@ -1,0 +1,190 @@
+//! CloudPods: the operators' list and a pod's page (actions, the latest
+//! job live), and the customer's "my CloudPods" with the actions a
+//! customer may take (start, stop, reboot).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::{
+    cloudpods::{cloudpod_detail, cloudpods_list, PodRow},
+    components::{
+        common::{load_error, FilterNav},
+        format::short_time,
+        islands::LiveJob,
+    },
+};
+
+fn pod_badge(status: &str) -> &'static str {
+    match status {
+        "active" => "badge state-ok",
+        "pending" | "provisioning" | "suspended" | "terminating" => "badge state-degraded",
+        _ => "badge state-down",
+    }
+}
+
+/// The actions that fit a pod's state: `(action, label, danger)`.
+fn actions(p: &PodRow, operator: bool) -> Vec<(&'static str, &'static str, bool)> {
+    let mut a = Vec::new();
+    if p.status == "active" {
+        if p.power == "running" {
+            a.push(("reboot", "Reboot", false));
+            a.push(("stop", "Stop", false));
+        } else {
+            a.push(("start", "Start", false));
+        }
+        if operator {
+            a.push(("suspend", "Suspend", true));
+        }
+    }
+    if operator && p.status == "suspended" {
+        a.push(("unsuspend", "Resume", false));
+    }
+    if operator && !matches!(p.status.as_str(), "terminated" | "terminating") {
+        a.push(("destroy", "Destroy", true));
+    }
+    a
+}
+
+#[component]
+fn PodActions(pod: PodRow, base: &'static str, operator: bool) -> impl IntoView {
+    let id = pod.id.clone();
+    let name = pod.name.clone();
+    view! {
+        <div class="actions-row">
+            {actions(&pod, operator).into_iter().map(|(action, label, danger)| view! {
+                <form method="post" action=format!("{base}/{id}/{action}") class="inline">
+                    <button type="submit" class=if danger { "button small danger" } else { "button small" }
+                        aria-label=format!("{label} {name}")>{label}</button>
+                </form>
+            }).collect_view()}
+        </div>
+    }
+}
+
+#[component]
+fn PodsTable(rows: Vec<PodRow>, base: &'static str, operator: bool) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="muted" data-testid="cloudpods-table">"No CloudPods."</p> }
+            .into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="cloudpods-table">
+                <thead><tr><th>"CloudPod"</th>{operator.then(|| view! { <th>"Customer"</th> })}<th>"Status"</th><th>"Address"</th><th>"Size"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|p| view! {
+                        <tr data-cloudpod=p.name.clone()>
+                            <td data-label="CloudPod">{if operator {
+                                view! { <a href=format!("/admin/cloudpods/{}", p.id)>{p.name.clone()}</a> }.into_any()
+                            } else {
+                                view! { <span>{p.name.clone()}</span> }.into_any()
+                            }}<span class="muted">{format!(" · {}", p.template)}</span></td>
+                            {operator.then(|| view! { <td data-label="Customer"><a href=format!("/admin/customers/{}", p.customer_id)>{p.customer.clone()}</a></td> })}
+                            <td data-label="Status"><span class=pod_badge(&p.status) data-testid="cloudpod-status">{p.status.clone()}</span>
+                                <span class="muted" data-testid="cloudpod-power">{format!(" · {}", p.power)}</span>
+                                {p.last_error.clone().map(|e| view! { <div class="muted small">{e}</div> })}</td>
+                            <td data-label="Address">{p.ipv4.clone().unwrap_or_else(|| "—".into())}{p.node.clone().map(|n| view! { <span class="muted">{format!(" on {n}")}</span> })}</td>
+                            <td data-label="Size">{p.size.clone()}</td>
+                            <td class="actions"><PodActions pod=p.clone() base operator/></td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn AdminCloudPods() -> impl IntoView {
+    let q = use_query_map();
+    let status = q.with_untracked(|m| m.get("status")).unwrap_or_default();
+    let shown = status.clone();
+    let list = Resource::new_blocking(move || status.clone(), |s| cloudpods_list(Some(s)));
+    let filters = vec![
+        ("", "All"),
+        ("active", "Active"),
+        ("provisioning", "Provisioning"),
+        ("suspended", "Suspended"),
+        ("failed", "Failed"),
+        ("terminated", "Terminated"),
+    ];
+    view! {
+        <Title text="CloudPods"/>
+        <h1>"CloudPods"</h1>
+        <p class="muted">"Containers on your hypervisor servers. Customers get one when they pay for a CloudPod product; dunning suspends and ends them."</p>
+        <FilterNav base="/admin/cloudpods" param="status" label="Filter CloudPods" filters current=shown/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) => view! { <PodsTable rows base="/admin/cloudpods" operator=true/> }.into_any(),
+                    Err(e) => load_error("the CloudPods", e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn AdminCloudPod() -> impl IntoView {
+    let id = use_params_map()
+        .with_untracked(|p| p.get("id"))
+        .unwrap_or_default();
+    let pod = Resource::new_blocking(move || id.clone(), cloudpod_detail);
+    view! {
+        <Title text="CloudPod"/>
+        <p><a href="/admin/cloudpods">"← CloudPods"</a></p>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match pod.await {
+                    Ok((p, job)) => view! {
+                        <h1>{p.name.clone()}</h1>
+                        <p>
+                            <span class=pod_badge(&p.status) data-testid="cloudpod-status">{p.status.clone()}</span>
+                            <span class="muted" data-testid="cloudpod-power">{format!(" · {}", p.power)}</span>
+                        </p>
+                        {p.last_error.clone().map(|e| view! { <p class="card attention" data-testid="cloudpod-error">{e}</p> })}
+                        <PodActions pod=p.clone() base="/admin/cloudpods" operator=true/>
+                        <table class="table kv">
+                            <tbody>
+                                <tr><th scope="row">"Customer"</th><td><a href=format!("/admin/customers/{}", p.customer_id)>{p.customer.clone()}</a></td></tr>
+                                <tr><th scope="row">"Address"</th><td data-testid="cloudpod-ip">{p.ipv4.clone().unwrap_or_else(|| "not yet".into())}</td></tr>
+                                <tr><th scope="row">"Node"</th><td>{p.node.clone().unwrap_or_else(|| "not placed yet".into())}</td></tr>
+                                <tr><th scope="row">"Template"</th><td>{p.template.clone()}</td></tr>
+                                <tr><th scope="row">"Size"</th><td>{p.size.clone()}</td></tr>
+                                <tr><th scope="row">"Created"</th><td>{short_time(&p.created_at)}</td></tr>
+                            </tbody>
+                        </table>
+                        {job.map(|j| view! {
+                            <h2>{format!("Latest job: {}", j.kind)}</h2>
+                            <p><a href=format!("/admin/jobs/{}", j.id)>"The job's page and log"</a></p>
+                            <LiveJob job_id=j.id.clone() status=j.status.clone() progress=j.progress label=j.progress_label.clone() after=0/>
+                        })}
+                    }.into_any(),
+                    Err(e) => load_error("this CloudPod", e),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn PortalCloudPods() -> impl IntoView {
+    let list = Resource::new_blocking(|| (), |_| cloudpods_list(None));
+    view! {
+        <Title text="CloudPods"/>
+        <h1>"Your CloudPods"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) => view! {
+                        <PodsTable rows base="/portal/cloudpods" operator=false/>
+                        <p><a href="/portal/cloudpods">"Refresh"</a></p>
+                    }.into_any(),
+                    Err(e) => load_error("your CloudPods", e),
+                }
+            })}
+        </Suspense>
+    }
+}
