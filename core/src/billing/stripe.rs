@@ -334,27 +334,41 @@ async fn refund(tx: &mut sqlx::AnyConnection, charge: &Value) -> CoreResult<Outc
             }
         }
     }
+    raise_refunded(tx, &payment_id, &invoice_id, refunded, amount, &now).await?;
+    Ok(Outcome::Applied)
+}
+
+/// A payment's refunded amount is now `refunded` (of `paid`): it only
+/// grows, on the payment and its invoice; all of it refunds the invoice.
+async fn raise_refunded(
+    tx: &mut sqlx::AnyConnection,
+    payment_id: &str,
+    invoice_id: &str,
+    refunded: i64,
+    paid: i64,
+    now: &str,
+) -> CoreResult<()> {
     sqlx::query("UPDATE payments SET amount_refunded = $1 WHERE id = $2 AND amount_refunded < $1")
         .bind(refunded)
-        .bind(&payment_id)
+        .bind(payment_id)
         .execute(&mut *tx)
         .await?;
     sqlx::query("UPDATE invoices SET amount_refunded = $1, updated_at = $2 WHERE id = $3 AND amount_refunded < $1")
         .bind(refunded)
-        .bind(&now)
-        .bind(&invoice_id)
+        .bind(now)
+        .bind(invoice_id)
         .execute(&mut *tx)
         .await?;
-    if refunded >= amount {
+    if refunded >= paid {
         sqlx::query(
             "UPDATE invoices SET status = 'refunded', refunded_at = $1, updated_at = $1 WHERE id = $2 AND status = 'paid'",
         )
-        .bind(&now)
-        .bind(&invoice_id)
+        .bind(now)
+        .bind(invoice_id)
         .execute(&mut *tx)
         .await?;
     }
-    Ok(Outcome::Applied)
+    Ok(())
 }
 
 /// A Checkout session for an invoice: one line per invoice line would not
@@ -649,28 +663,7 @@ pub async fn refund_payment(
     .await?;
     if fresh.rows_affected() == 1 {
         let total = (refunded + refund.amount).min(paid);
-        sqlx::query(
-            "UPDATE payments SET amount_refunded = $1 WHERE id = $2 AND amount_refunded < $1",
-        )
-        .bind(total)
-        .bind(payment_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE invoices SET amount_refunded = $1, updated_at = $2 WHERE id = $3 AND amount_refunded < $1")
-            .bind(total)
-            .bind(&now)
-            .bind(&invoice_id)
-            .execute(&mut *tx)
-            .await?;
-        if total >= paid {
-            sqlx::query(
-                "UPDATE invoices SET status = 'refunded', refunded_at = $1, updated_at = $1 WHERE id = $2 AND status = 'paid'",
-            )
-            .bind(&now)
-            .bind(&invoice_id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        raise_refunded(&mut tx, payment_id, &invoice_id, total, paid, &now).await?;
     }
     tx.commit().await?;
     Ok(refund.id.as_str().to_string())

@@ -463,28 +463,6 @@ impl Pool {
         })
     }
 
-    /// Connect (or reuse) and run one command.
-    pub async fn run(
-        &self,
-        target: &Target,
-        key: &Arc<PrivateKey>,
-        cmd: &Cmd,
-        stdin: Option<&[u8]>,
-        limit: Duration,
-        on_line: &mut (dyn FnMut(Stream, &str) + Send),
-    ) -> Result<Output, NodeError> {
-        let conn = self.conn(target, key).await?;
-        let out = conn.exec(cmd, stdin, limit, on_line).await;
-        if matches!(
-            out,
-            Err(NodeError::Unreachable(_)) | Err(NodeError::Timeout(_))
-        ) {
-            // Do not reuse a connection that failed under us.
-            self.forget(&target.id).await;
-        }
-        out
-    }
-
     /// Drop the node's pooled connection (it is closed when unused).
     pub async fn forget(&self, id: &str) {
         self.conns.lock().await.remove(id);
@@ -494,26 +472,6 @@ impl Pool {
     pub async fn open(&self) -> usize {
         self.conns.lock().await.len()
     }
-}
-
-/// Run `cmd` and require exit status 0.
-pub async fn check(
-    pool: &Pool,
-    target: &Target,
-    key: &Arc<PrivateKey>,
-    cmd: &Cmd,
-    stdin: Option<&[u8]>,
-    limit: Duration,
-    on_line: &mut (dyn FnMut(Stream, &str) + Send),
-) -> Result<Output, NodeError> {
-    let out = pool.run(target, key, cmd, stdin, limit, on_line).await?;
-    if out.code != 0 {
-        return Err(NodeError::Exit {
-            code: out.code,
-            stderr_tail: out.stderr_tail,
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

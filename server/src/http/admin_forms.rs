@@ -110,6 +110,12 @@ pub(super) fn form(body: &Bytes) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
+/// A form field's trimmed value, or none when it is empty.
+pub(super) fn opt(f: &[(String, String)], name: &str) -> Option<String> {
+    let v = field(f, name);
+    (!v.trim().is_empty()).then(|| v.trim().to_string())
+}
+
 pub(super) fn field(f: &[(String, String)], name: &str) -> String {
     f.iter()
         .find(|(k, _)| k == name)

@@ -21,7 +21,7 @@ use mooring_core::{
 use secrecy::SecretString;
 use tower_sessions::Session;
 
-use super::admin_forms::{back, back_field, field, form, say, PortalCaller};
+use super::admin_forms::{back, back_field, field, form, opt, say, PortalCaller};
 use crate::state::AppState;
 
 /// The field a core error names, for showing it next to that field.
@@ -35,11 +35,6 @@ fn error_field(e: &CoreError) -> Option<String> {
 pub(super) async fn back_err(session: &Session, to: &str, e: CoreError) -> Response {
     let f = error_field(&e);
     back_field(session, to, Err(say(e)), None, f.as_deref()).await
-}
-
-fn opt(f: &[(String, String)], name: &str) -> Option<String> {
-    let v = field(f, name);
-    (!v.trim().is_empty()).then(|| v.trim().to_string())
 }
 
 /// `POST /admin/customers`.

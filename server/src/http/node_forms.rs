@@ -13,15 +13,10 @@ use mooring_core::{
 use tower_sessions::Session;
 
 use super::{
-    admin_forms::{back, back_field, field, form, PortalCaller},
+    admin_forms::{back, back_field, field, form, opt, PortalCaller},
     billing_forms::back_err,
 };
 use crate::state::AppState;
-
-fn opt(f: &[(String, String)], name: &str) -> Option<String> {
-    let v = field(f, name);
-    (!v.trim().is_empty()).then(|| v.trim().to_string())
-}
 
 /// `POST /admin/servers`.
 pub async fn create(

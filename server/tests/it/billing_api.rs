@@ -2,7 +2,7 @@
 //! customers, an order with a coupon and tax, its invoice, manual payment
 //! activating the subscription, cancel, and what a customer login may do.
 
-use crate::common::TestServer;
+use crate::common::{call, TestServer};
 use mooring_core::{
     billing::{
         coupons::{self, CouponInput},
@@ -18,21 +18,6 @@ use serde_json::{json, Value};
 
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
-
-async fn call(
-    s: &TestServer,
-    m: Method,
-    path: &str,
-    jwt: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut r = s.client.request(m, s.url(path)).bearer_auth(jwt);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
-}
 
 fn field(b: &Value) -> String {
     b["error"]["details"]["fields"][0]["field"]

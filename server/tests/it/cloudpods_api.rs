@@ -4,7 +4,7 @@
 //! one job at a time (409), resume, a customer stops and starts its own
 //! pod but may not suspend it or see another's, delete destroys.
 
-use crate::common::TestServer;
+use crate::common::{call, TestServer};
 use mooring_core::{
     billing::{
         customers::{self, CustomerInput},
@@ -19,25 +19,10 @@ use mooring_core::{
 };
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
-
-async fn call(
-    s: &TestServer,
-    m: Method,
-    path: &str,
-    jwt: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut r = s.client.request(m, s.url(path)).bearer_auth(jwt);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
-}
 
 async fn pods_api(t: testkit::TestDb, host: &str) {
     users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))

@@ -4,7 +4,7 @@
 //! node offline and back, change, remove; customers and staff kept to
 //! what they may do.
 
-use crate::common::TestServer;
+use crate::common::{call, TestServer};
 use mooring_core::{
     jobs::{NewJob, Registry, Worker},
     nodes::heartbeat::{Heartbeat, KIND},
@@ -17,21 +17,6 @@ use serde_json::{json, Value};
 
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
-
-async fn call(
-    s: &TestServer,
-    m: Method,
-    path: &str,
-    jwt: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut r = s.client.request(m, s.url(path)).bearer_auth(jwt);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
-}
 
 async fn servers_flow(t: testkit::TestDb) {
     users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))

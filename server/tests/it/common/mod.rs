@@ -271,3 +271,22 @@ pub async fn sold_cloudpod(
     .unwrap();
     (admin, pod.id, cust.id, inv)
 }
+
+/// One JSON API call with a bearer token: the status and the body (null when not JSON).
+pub async fn call(
+    s: &TestServer,
+    m: reqwest::Method,
+    path: &str,
+    jwt: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut r = s.client.request(m, s.url(path)).bearer_auth(jwt);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    (
+        r.status(),
+        r.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
