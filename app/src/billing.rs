@@ -363,6 +363,8 @@ pub struct ProductDetail {
     pub amounts: Vec<(String, String)>,
     /// A CloudPod product's size as form values: template, CPU, memory MB, disk GB.
     pub size: Option<(String, String, String, String)>,
+    /// What customers may do to their CloudPods of this product.
+    pub customer_actions: Vec<String>,
 }
 
 /// One product (operators).
@@ -391,6 +393,10 @@ pub async fn billing_product(id: String) -> Result<ProductDetail, ServerFnError>
     });
     Ok(ProductDetail {
         size,
+        customer_actions: mooring_core::cloudpods::customer_actions_of(&p.metadata)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         amounts: p
             .prices
             .iter()

@@ -23,6 +23,8 @@ pub struct PodRow {
     pub size: String,
     pub last_error: Option<String>,
     pub created_at: String,
+    /// What a customer may do to it (its product says).
+    pub customer_actions: Vec<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -58,7 +60,14 @@ async fn rows(
             }
             _ => None,
         };
+        let customer_actions = mooring_core::cloudpods::customer_actions(db, &p)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         out.push(PodRow {
+            customer_actions,
             customer: customers.get(&p.customer_id).cloned().unwrap_or_default(),
             size: format!("{} CPU · {} MB · {} GB", p.cpu, p.memory_mb, p.disk_gb),
             id: p.id,

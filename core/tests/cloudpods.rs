@@ -299,6 +299,46 @@ async fn pods_flow(t: testkit::TestDb, host: &str) {
         lxc::Power::Running
     );
 
+    // The product lets customers only reboot: stopping is refused.
+    let mut meta = products::get(&db, &admin(), &product.id)
+        .await
+        .unwrap()
+        .metadata;
+    meta["customerActions"] = serde_json::json!(["reboot"]);
+    products::update(
+        &db,
+        &admin(),
+        "op",
+        &product.id,
+        ProductInput {
+            metadata: Some(meta.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        cloudpods::act(&db, &me, "pia", &pod.id, "stop").await,
+        Err(CoreError::Forbidden(_))
+    ));
+    cloudpods::act(&db, &me, "pia", &pod.id, "reboot")
+        .await
+        .unwrap();
+    drain(&worker).await;
+    meta["customerActions"] = serde_json::json!(["start", "stop", "reboot"]);
+    products::update(
+        &db,
+        &admin(),
+        "op",
+        &product.id,
+        ProductInput {
+            metadata: Some(meta),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
     // Destroy: gone from the node.
     cloudpods::act(&db, &admin(), "op", &pod.id, "destroy")
         .await

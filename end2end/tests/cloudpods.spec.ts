@@ -51,10 +51,13 @@ async function flow(browser: Browser, page: Page, info: TestInfo) {
     await expect(page.getByTestId("flash")).toContainText("is not a whole number");
     await page.getByLabel("Template").selectOption("busybox");
     await page.getByLabel("Memory (MB)").fill("64");
+    // Customers may start and stop these pods, not reboot them.
+    await page.getByLabel("reboot", { exact: true }).uncheck();
     await page.getByRole("button", { name: "Save the size" }).click();
     await expect(page.getByTestId("flash")).toContainText(`Saved the size of Pod ${tag}.`);
     await expect(page.getByLabel("Memory (MB)")).toHaveValue("64");
     await expect(page.getByLabel("Template")).toHaveValue("busybox");
+    await expect(page.getByLabel("reboot", { exact: true })).not.toBeChecked();
 
     await addCustomerWithLogin(page, `Pod buyer ${tag}`, email, password);
 
@@ -79,6 +82,7 @@ async function flow(browser: Browser, page: Page, info: TestInfo) {
     await expect(row).toContainText("10.213.0.");
     await expect(row).toContainText("1 CPU · 64 MB");
     await expect(row.getByRole("button", { name: /^Suspend/ })).toHaveCount(0);
+    await expect(row.getByRole("button", { name: /^Reboot/ })).toHaveCount(0);
 
     // The customer stops and starts it.
     await row.getByRole("button", { name: /^Stop / }).click();

@@ -300,6 +300,12 @@ pub fn AdminProduct() -> impl IntoView {
                                         <div class="field"><label for="ps-cpu">"CPU cores"</label><input id="ps-cpu" name="cpu" inputmode="numeric" value=cpu/><FieldError field="cpu"/></div>
                                         <div class="field"><label for="ps-mem">"Memory (MB)"</label><input id="ps-mem" name="memoryMb" inputmode="numeric" value=memory/><FieldError field="memoryMb"/></div>
                                         <div class="field"><label for="ps-disk">"Disk (GB)"</label><input id="ps-disk" name="diskGb" inputmode="numeric" value=disk/><FieldError field="diskGb"/></div>
+                                        <fieldset class="field">
+                                            <legend>"Customers may"</legend>
+                                            {["start", "stop", "reboot"].into_iter().map(|a| view! {
+                                                <label class="check"><input type="checkbox" name="customerActions" value=a checked=d.customer_actions.iter().any(|x| x == a)/>{a}</label>
+                                            }).collect_view()}
+                                        </fieldset>
                                         <button type="submit" class="button primary">"Save the size"</button>
                                     </form>
                                 </section>

@@ -26,11 +26,16 @@ fn pod_badge(status: &str) -> &'static str {
 /// The actions that fit a pod's state: `(action, label, danger)`.
 fn actions(p: &PodRow, operator: bool) -> Vec<(&'static str, &'static str, bool)> {
     let mut a = Vec::new();
+    let may = |action: &str| operator || p.customer_actions.iter().any(|x| x == action);
     if p.status == "active" {
         if p.power == "running" {
-            a.push(("reboot", "Reboot", false));
-            a.push(("stop", "Stop", false));
-        } else {
+            if may("reboot") {
+                a.push(("reboot", "Reboot", false));
+            }
+            if may("stop") {
+                a.push(("stop", "Stop", false));
+            }
+        } else if may("start") {
             a.push(("start", "Start", false));
         }
         if operator {

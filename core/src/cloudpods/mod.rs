@@ -243,6 +243,31 @@ pub struct PodInput {
     pub template: Option<String>,
 }
 
+/// What customers may do to their pods: the product's `customerActions`
+/// (some of `start`, `stop`, `reboot`); all three when it does not say.
+pub fn customer_actions_of(metadata: &serde_json::Value) -> Vec<&'static str> {
+    const ALL: [&str; 3] = ["start", "stop", "reboot"];
+    match metadata["customerActions"].as_array() {
+        Some(list) => ALL
+            .into_iter()
+            .filter(|a| list.iter().any(|v| v.as_str() == Some(a)))
+            .collect(),
+        None => ALL.to_vec(),
+    }
+}
+
+/// [`customer_actions_of`] the pod's product.
+pub async fn customer_actions(db: &Db, pod: &CloudPod) -> CoreResult<Vec<&'static str>> {
+    let meta: Option<String> = sqlx::query_scalar("SELECT metadata FROM products WHERE id = $1")
+        .bind(pod.product_id.as_deref().unwrap_or(""))
+        .fetch_optional(db.pool())
+        .await?;
+    let meta = meta
+        .and_then(|m| serde_json::from_str(&m).ok())
+        .unwrap_or(serde_json::Value::Null);
+    Ok(customer_actions_of(&meta))
+}
+
 /// Insert a pending pod on `conn` (no checks of who asks).
 async fn insert(
     conn: &mut sqlx::AnyConnection,
@@ -390,6 +415,11 @@ pub async fn act(
     };
     if !matches!(action, "start" | "stop" | "reboot") {
         v.require_operator("only operators suspend, resume or destroy CloudPods")?;
+    }
+    if v.only_customer().is_some() && !customer_actions(db, &pod).await?.contains(&action) {
+        return Err(CoreError::Forbidden(format!(
+            "this CloudPod's product does not let customers {action} it"
+        )));
     }
     if !from.contains(&pod.status.as_str()) {
         return Err(CoreError::Conflict(format!(

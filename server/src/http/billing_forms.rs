@@ -264,6 +264,12 @@ pub async fn product_size(
         for (k, val) in [("cpu", cpu), ("memoryMb", memory), ("diskGb", disk)] {
             meta[k] = val.map(Into::into).unwrap_or(serde_json::Value::Null);
         }
+        meta["customerActions"] = f
+            .iter()
+            .filter(|(k, _)| k == "customerActions")
+            .map(|(_, v)| serde_json::Value::from(v.clone()))
+            .collect::<Vec<_>>()
+            .into();
         mooring_core::cloudpods::Size::of(&meta)?;
         let input = ProductInput {
             metadata: Some(meta),
