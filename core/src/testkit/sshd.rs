@@ -122,12 +122,17 @@ impl Sshd {
             .spawn()
             .expect("start sshd (apt install openssh-server)");
         self.child = Some(child);
+        // Ready when it speaks SSH (its banner), not merely when it listens.
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .is_ok()
+            if let Ok(mut s) = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await
             {
-                return;
+                use tokio::io::AsyncReadExt;
+                let mut banner = [0u8; 4];
+                let read =
+                    tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut banner)).await;
+                if matches!(read, Ok(Ok(_))) && &banner == b"SSH-" {
+                    return;
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -132,9 +132,21 @@ async fn servers_flow(t: testkit::TestDb) {
         .collect();
     assert!(kinds.contains(&"server.offline"), "{ev}");
     node.up().await;
-    beat().await;
-    let (_, srv) = call(&s, M::GET, &format!("/api/servers/{id}"), &jwt, None).await;
-    assert_eq!(srv["status"], "online");
+    // Back at the next heartbeat (a freshly started sshd may refuse the very
+    // first session while it settles, as a real node coming up may: the
+    // heartbeat after that finds it).
+    let mut srv = Value::Null;
+    for _ in 0..5 {
+        beat().await;
+        srv = call(&s, M::GET, &format!("/api/servers/{id}"), &jwt, None)
+            .await
+            .1;
+        if srv["status"] == "online" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert_eq!(srv["status"], "online", "{srv}\n{}", node.log());
     assert_eq!(srv["lastError"], Value::Null);
 
     // Change and remove.
