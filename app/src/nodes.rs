@@ -20,6 +20,23 @@ pub struct ServerRow {
     pub host_key_fingerprint: Option<String>,
     pub presented_host_key_fingerprint: Option<String>,
     pub last_error: Option<String>,
+    /// `lxc` or `proxmox`.
+    pub hypervisor: String,
+    pub proxmox: Option<ProxmoxView>,
+}
+
+/// A Proxmox node's settings as shown (the token's secret never is).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProxmoxView {
+    pub api_url: String,
+    pub token_id: String,
+    pub node: String,
+    pub template_vmid: u32,
+    pub storage: Option<String>,
+    pub disk: String,
+    pub network: String,
+    pub gateway: Option<String>,
+    pub ca_pem: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,7 +52,24 @@ pub struct ProbeView {
 
 #[cfg(feature = "ssr")]
 fn row(s: mooring_core::nodes::servers::Server) -> ServerRow {
+    use mooring_core::nodes::servers::HypervisorConfig;
+    let proxmox = match &s.hypervisor {
+        HypervisorConfig::Proxmox(c) => Some(ProxmoxView {
+            api_url: c.api_url.clone(),
+            token_id: c.token_id.clone(),
+            node: c.node.clone(),
+            template_vmid: c.template_vmid,
+            storage: c.storage.clone(),
+            disk: c.disk.clone(),
+            network: c.network.clone(),
+            gateway: c.gateway.clone(),
+            ca_pem: c.ca_pem.clone(),
+        }),
+        HypervisorConfig::Lxc => None,
+    };
     ServerRow {
+        hypervisor: s.hypervisor.kind().to_string(),
+        proxmox,
         id: s.id,
         name: s.name,
         host: s.host,

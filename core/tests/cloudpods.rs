@@ -61,7 +61,7 @@ async fn pods_flow(t: testkit::TestDb, host: &str) {
         "LXC needs root on the node (tests run as root)"
     );
     let hv = servers::create(
-        &db,
+        &nodes,
         &principal(),
         ServerInput {
             name: Some("hv-1".into()),

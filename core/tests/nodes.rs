@@ -64,7 +64,7 @@ async fn node_flow(t: testkit::TestDb) {
     let mut node = Sshd::start("127.0.0.2", &key.public_openssh).await;
     // Validation: bad input is refused per field; staff may not add.
     let bad = servers::create(
-        &db,
+        &nodes,
         &admin(),
         ServerInput {
             name: Some("web-1".into()),
@@ -77,7 +77,7 @@ async fn node_flow(t: testkit::TestDb) {
     .unwrap_err();
     assert!(bad.to_string().starts_with("host:"), "{bad}");
     let bad = servers::create(
-        &db,
+        &nodes,
         &admin(),
         ServerInput {
             name: Some("web-1".into()),
@@ -90,7 +90,7 @@ async fn node_flow(t: testkit::TestDb) {
     .unwrap_err();
     assert!(bad.to_string().starts_with("roles:"), "{bad}");
     assert!(servers::create(
-        &db,
+        &nodes,
         &staff(),
         ServerInput {
             name: Some("web-1".into()),
@@ -100,7 +100,7 @@ async fn node_flow(t: testkit::TestDb) {
     .await
     .is_err());
     let server = servers::create(
-        &db,
+        &nodes,
         &admin(),
         ServerInput {
             name: Some("web-1".into()),
@@ -281,7 +281,7 @@ async fn node_flow(t: testkit::TestDb) {
 
     // An unreachable port: node_unreachable, and the server goes offline.
     let closed = servers::create(
-        &db,
+        &nodes,
         &admin(),
         ServerInput {
             name: Some("gone".into()),

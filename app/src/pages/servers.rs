@@ -8,7 +8,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::{
     components::{common::load_error, format::short_time, layout::FieldError},
-    nodes::{nodes_key, nodes_server, nodes_servers},
+    nodes::{nodes_key, nodes_server, nodes_servers, ProxmoxView, ServerRow},
 };
 
 const ROLES: [&str; 7] = [
@@ -20,6 +20,34 @@ const ROLES: [&str; 7] = [
     "hypervisor",
     "control",
 ];
+
+/// How Mooring reaches the server, in a line.
+fn address(s: &ServerRow) -> String {
+    match &s.proxmox {
+        Some(p) => format!("{} (Proxmox VE API, node {})", p.api_url, p.node),
+        None => format!("{}@{}:{}", s.ssh_user, s.host, s.port),
+    }
+}
+
+/// The Proxmox VE fields of a server form, filled from `current`.
+#[component]
+fn ProxmoxFields(current: Option<ProxmoxView>) -> impl IntoView {
+    let c = current.clone();
+    let v = move |f: fn(&ProxmoxView) -> String| c.as_ref().map(f).unwrap_or_default();
+    let editing = current.is_some();
+    view! {
+        <div class="field"><label for="px-url">"API address"</label><input id="px-url" name="apiUrl" placeholder="https://pve.example.com:8006 (default: the host, port 8006)" value=v(|p| p.api_url.clone())/><FieldError field="apiUrl"/></div>
+        <div class="field"><label for="px-token">"API token id"</label><input id="px-token" name="tokenId" placeholder="mooring@pve!cloudpods" value=v(|p| p.token_id.clone())/><FieldError field="tokenId"/></div>
+        <div class="field"><label for="px-secret">{if editing { "API token secret (blank: keep)" } else { "API token secret" }}</label><input id="px-secret" name="tokenSecret" type="password" autocomplete="off"/><FieldError field="tokenSecret"/></div>
+        <div class="field"><label for="px-node">"Node name"</label><input id="px-node" name="node" placeholder="pve" value=v(|p| p.node.clone())/><FieldError field="node"/></div>
+        <div class="field"><label for="px-template">"Template VM id"</label><input id="px-template" name="templateVmid" inputmode="numeric" placeholder="9000" value=v(|p| p.template_vmid.to_string())/><FieldError field="templateVmid"/></div>
+        <div class="field"><label for="px-storage">"Storage for clones (optional)"</label><input id="px-storage" name="storage" placeholder="local-lvm" value=v(|p| p.storage.clone().unwrap_or_default())/><FieldError field="storage"/></div>
+        <div class="field"><label for="px-disk">"Boot disk"</label><input id="px-disk" name="disk" placeholder="scsi0" value=v(|p| p.disk.clone())/><FieldError field="disk"/></div>
+        <div class="field"><label for="px-network">"Pod network"</label><input id="px-network" name="network" placeholder="10.214.0.0/24" value=v(|p| p.network.clone())/><FieldError field="network"/></div>
+        <div class="field"><label for="px-gateway">"Gateway (optional)"</label><input id="px-gateway" name="gateway" placeholder="first address of the network" value=v(|p| p.gateway.clone().unwrap_or_default())/><FieldError field="gateway"/></div>
+        <div class="field wide"><label for="px-ca">"Cluster CA certificate (/etc/pve/pve-root-ca.pem)"</label><textarea id="px-ca" name="caPem" rows="4" placeholder="-----BEGIN CERTIFICATE-----">{v(|p| p.ca_pem.clone().unwrap_or_default())}</textarea><FieldError field="caPem"/></div>
+    }
+}
 
 fn server_badge(status: &str) -> &'static str {
     match status {
@@ -48,7 +76,7 @@ pub fn AdminServers() -> impl IntoView {
                                     {rows.into_iter().map(|s| view! {
                                         <tr data-server=s.id.clone()>
                                             <td data-label="Server"><a href=format!("/admin/servers/{}", s.id)>{s.name.clone()}</a></td>
-                                            <td data-label="Address"><code>{format!("{}@{}:{}", s.ssh_user, s.host, s.port)}</code></td>
+                                            <td data-label="Address"><code>{address(&s)}</code></td>
                                             <td data-label="Roles">{s.roles.join(", ")}</td>
                                             <td data-label="Status"><span class=server_badge(&s.status)>{s.status.clone()}</span>
                                                 {s.last_error.clone().map(|e| view! { <div class="muted small">{e}</div> })}</td>
@@ -83,6 +111,7 @@ pub fn AdminServers() -> impl IntoView {
                 </li>
                 <li><p>"Tell Mooring where it is; then test the connection on its page, which pins its host key."</p></li>
             </ol>
+            <p class="muted">"A Proxmox VE node is reached through its API instead: no SSH key. Make an API token (Datacenter → Permissions → API Tokens) with the VM.* and Datastore.AllocateSpace privileges, give it below with a cloud-init template VM, and choose the hypervisor role."</p>
             <form method="post" action="/admin/servers" class="form grid-form">
                 <div class="field"><label for="s-name">"Name"</label><input id="s-name" name="name" required=true placeholder="web-1"/><FieldError field="name"/></div>
                 <div class="field"><label for="s-host">"Host"</label><input id="s-host" name="host" required=true placeholder="node1.example.com or 203.0.113.10"/><FieldError field="host"/></div>
@@ -96,6 +125,18 @@ pub fn AdminServers() -> impl IntoView {
                     }).collect_view()}
                     <FieldError field="roles"/>
                 </fieldset>
+                <fieldset class="field">
+                    <legend>"CloudPods run as (hypervisors)"</legend>
+                    <label class="check"><input type="radio" name="hypervisor" value="lxc" checked=true/>"LXC containers, over SSH"</label>
+                    <label class="check"><input type="radio" name="hypervisor" value="proxmox"/>"Proxmox VE VMs, through its API"</label>
+                    <FieldError field="kind"/>
+                </fieldset>
+                <details class="field wide">
+                    <summary>"Proxmox VE settings"</summary>
+                    <div class="grid-form">
+                        <ProxmoxFields current=None/>
+                    </div>
+                </details>
                 <button type="submit" class="button primary">"Add the server"</button>
             </form>
         </section>
@@ -120,7 +161,7 @@ pub fn AdminServer() -> impl IntoView {
                             <h1>{s.name.clone()}</h1>
                             <p>
                                 <span class=server_badge(&s.status) data-testid="server-status">{s.status.clone()}</span>
-                                {format!(" · {}@{}:{} · {}", s.ssh_user, s.host, s.port, s.roles.join(", "))}
+                                {format!(" · {} · {}", address(&s), s.roles.join(", "))}
                             </p>
                             {s.last_error.clone().map(|e| view! { <p class="card attention" data-testid="server-error">{e}</p> })}
                             <div class="actions-row">
@@ -130,7 +171,15 @@ pub fn AdminServer() -> impl IntoView {
                             </div>
                             <table class="table kv">
                                 <tbody>
-                                    <tr><th scope="row">"Host key"</th><td data-testid="host-key">{s.host_key_fingerprint.clone().unwrap_or_else(|| "not pinned yet: the first connection pins it".into())}</td></tr>
+                                    {match &s.proxmox {
+                                        None => view! { <tr><th scope="row">"Host key"</th><td data-testid="host-key">{s.host_key_fingerprint.clone().unwrap_or_else(|| "not pinned yet: the first connection pins it".into())}</td></tr> }.into_any(),
+                                        Some(p) => view! {
+                                            <tr><th scope="row">"Hypervisor"</th><td data-testid="hypervisor">{format!("Proxmox VE, node {}, template VM {}", p.node, p.template_vmid)}</td></tr>
+                                            <tr><th scope="row">"API token"</th><td>{p.token_id.clone()}</td></tr>
+                                            <tr><th scope="row">"TLS"</th><td>{if p.ca_pem.is_some() { "the cluster CA given below, and public CAs" } else { "public CAs only" }}</td></tr>
+                                            <tr><th scope="row">"Pod network"</th><td>{format!("{} via {}", p.network, p.gateway.clone().unwrap_or_default())}</td></tr>
+                                        }.into_any(),
+                                    }}
                                     <tr><th scope="row">"Last heartbeat"</th><td>{s.last_heartbeat_at.as_deref().map(short_time).unwrap_or_else(|| "never".into())}</td></tr>
                                 </tbody>
                             </table>
@@ -168,6 +217,25 @@ pub fn AdminServer() -> impl IntoView {
                                     </div>
                                 }.into_any()
                             }}
+                            {s.roles.iter().any(|r| r == "hypervisor").then(|| {
+                                let proxmox = s.proxmox.clone();
+                                let is_proxmox = proxmox.is_some();
+                                view! {
+                                    <section class="card form-card" aria-labelledby="hv-settings">
+                                        <h2 id="hv-settings">"How it runs CloudPods"</h2>
+                                        <form method="post" action=format!("/admin/servers/{id}/hypervisor") class="form grid-form">
+                                            <fieldset class="field">
+                                                <legend>"Hypervisor"</legend>
+                                                <label class="check"><input type="radio" name="hypervisor" value="lxc" checked=!is_proxmox/>"LXC containers, over SSH"</label>
+                                                <label class="check"><input type="radio" name="hypervisor" value="proxmox" checked=is_proxmox/>"Proxmox VE VMs, through its API"</label>
+                                                <FieldError field="kind"/>
+                                            </fieldset>
+                                            <ProxmoxFields current=proxmox/>
+                                            <button type="submit" class="button">"Save"</button>
+                                        </form>
+                                    </section>
+                                }
+                            })}
                             <section class="card form-card">
                                 <h2>"Remove"</h2>
                                 <p class="muted">"Mooring forgets the server and its probes; nothing on the server is touched."</p>

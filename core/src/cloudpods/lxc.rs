@@ -4,56 +4,24 @@
 //! goes over stdin, and each one checks the state first, so running it
 //! twice leaves the node as running it once.
 //!
-//! Network: a bridge (`mooringbr0`, gateway `10.213.0.1/24` by default) is
+//! Network: a bridge (`mooringbr0`, gateway `10.213.0.1/24`) is
 //! made on the node if missing; each container gets a veth on it with its
 //! own static IPv4. Limits: CPU and memory from the product, written as
 //! cgroup v2 or v1 keys, whichever the node has.
 
 use std::time::Duration;
 
+use super::hypervisor::Guest;
+pub use super::hypervisor::Power;
 use crate::nodes::{
-    servers::{Nodes, Server},
+    servers::{HypervisorConfig, Nodes, Server},
     ssh::{Cmd, NodeError, Stream},
 };
 
 /// Where Mooring keeps its containers on a node.
 pub const LXC_PATH: &str = "/var/lib/mooring/lxc";
 pub const BRIDGE: &str = "mooringbr0";
-/// The pods' network on every node: gateway `.1`, pods from `.2`.
-pub const NETWORK_PREFIX: &str = "10.213.0";
 pub const TEMPLATES: [&str; 2] = ["debian", "busybox"];
-
-/// What a container is made of.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spec {
-    /// The container's name on the node.
-    pub name: String,
-    pub hostname: String,
-    pub template: String,
-    pub cpu: i64,
-    pub memory_mb: i64,
-    pub ipv4: String,
-}
-
-/// A container's state as LXC reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Power {
-    Running,
-    Stopped,
-    Frozen,
-    Missing,
-}
-
-impl Power {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Power::Running => "running",
-            Power::Stopped => "stopped",
-            Power::Frozen => "frozen",
-            Power::Missing => "missing",
-        }
-    }
-}
 
 // Safe to run twice at once: each step tolerates "already there".
 const ENSURE_BRIDGE: &str = r#"ip link show "$BR" >/dev/null 2>&1 || ip link add "$BR" type bridge 2>/dev/null || ip link show "$BR" >/dev/null
@@ -61,10 +29,12 @@ ip -4 addr show dev "$BR" | grep -q "inet $GW/" || ip addr add "$GW/24" dev "$BR
 ip link set "$BR" up"#;
 
 fn script(body: &str) -> Cmd {
+    // The bridge is the pods' gateway (`servers::LXC_NETWORK`).
+    let gw = HypervisorConfig::Lxc.pod_network().gateway;
     Cmd::new("sh")
         .arg("-ec")
         .arg(format!(
-            "P={LXC_PATH}; BR={BRIDGE}; GW={NETWORK_PREFIX}.1; N=\"$1\"; shift\n{body}"
+            "P={LXC_PATH}; BR={BRIDGE}; GW={gw}; N=\"$1\"; shift\n{body}"
         ))
         .arg("mooring-lxc")
 }
@@ -78,15 +48,17 @@ const SHORT: Duration = Duration::from_secs(60);
 pub async fn create(
     nodes: &Nodes,
     node: &Server,
-    spec: &Spec,
+    spec: &Guest,
     on_line: &mut (dyn FnMut(Stream, &str) + Send),
 ) -> Result<(), NodeError> {
     let conf = format!(
         "lxc.uts.name = {host}\nlxc.net.0.type = veth\nlxc.net.0.link = {BRIDGE}\nlxc.net.0.flags = up\n\
-         lxc.net.0.name = eth0\nlxc.net.0.ipv4.address = {ip}/24\nlxc.net.0.ipv4.gateway = {NETWORK_PREFIX}.1\n\
+         lxc.net.0.name = eth0\nlxc.net.0.ipv4.address = {ip}/{prefix}\nlxc.net.0.ipv4.gateway = {gw}\n\
          lxc.start.auto = 1\n",
         host = spec.hostname,
         ip = spec.ipv4,
+        prefix = spec.network.prefix,
+        gw = spec.network.gateway,
     );
     let body = r#"mkdir -p "$P"
 if lxc-info -P "$P" -n "$N" >/dev/null 2>&1; then echo "container $N exists"; exit 0; fi
@@ -118,7 +90,7 @@ if [ -f "$R/etc/network/interfaces" ]; then
 fi
 echo "created $N""#
     .replace("__BRIDGE__", ENSURE_BRIDGE);
-    let cmd = script(&body).arg(&spec.name).args([
+    let cmd = script(&body).arg(&spec.reference).args([
         spec.template.clone(),
         spec.memory_mb.to_string(),
         (spec.cpu * 100_000).to_string(),

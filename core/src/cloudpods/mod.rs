@@ -1,10 +1,13 @@
-//! CloudPods: a container (LXC on a `hypervisor` node) sold as a product.
+//! CloudPods: a container (LXC on a `hypervisor` node, over SSH) or a VM
+//! (on a Proxmox VE node, through its API) sold as a product; the node's
+//! settings choose ([`hypervisor`]).
 //! Every change is a job on the pod (one at a time per pod), its node
 //! output streamed into the job's log: provision (place on a node,
 //! allocate an address, create, start), suspend (freeze), unsuspend,
 //! start, stop, reboot, destroy. Paying for a `cloudpod` product creates
 //! one through the billing lifecycle; dunning suspends and destroys it.
 
+pub mod hypervisor;
 pub mod lxc;
 
 use std::future::Future;
@@ -13,6 +16,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use sqlx::Row;
 
+use self::hypervisor::Power;
 use crate::{
     audit,
     billing::{lifecycle::Provisioner, subscriptions::Subscription, Viewer},
@@ -58,6 +62,8 @@ pub struct CloudPod {
     pub status: String,
     pub power: String,
     pub template: String,
+    /// `lxc` or `proxmox`: the node's hypervisor when the pod was placed.
+    pub provider: String,
     pub provider_ref: String,
     pub hostname: Option<String>,
     pub ipv4: Option<String>,
@@ -89,6 +95,8 @@ impl CloudPod {
             "diskGb": self.disk_gb,
             "lastError": self.last_error,
             "createdAt": self.created_at,
+            "provider": self.provider,
+            "providerRef": self.provider_ref,
         })
     }
 }
@@ -105,6 +113,7 @@ fn row_to_pod(r: &sqlx::any::AnyRow) -> CoreResult<CloudPod> {
         status: r.try_get("status")?,
         power: r.try_get("power")?,
         template: r.try_get("template")?,
+        provider: r.try_get("provider")?,
         provider_ref: r.try_get("provider_ref")?,
         hostname: r.try_get("hostname")?,
         ipv4: r.try_get("ipv4")?,
@@ -513,8 +522,10 @@ async fn assign(db: &Db, pod: &CloudPod) -> Result<(Server, String), JobError> {
         .fetch_all(db.pool())
         .await
         .map_err(CoreError::from)?;
-        let Some(ip) = (2..=254)
-            .map(|n| format!("{}.{n}", lxc::NETWORK_PREFIX))
+        let Some(ip) = server
+            .hypervisor
+            .pod_network()
+            .hosts()
             .find(|ip| !used.contains(ip))
         else {
             return Err(JobError::transient(
@@ -524,12 +535,13 @@ async fn assign(db: &Db, pod: &CloudPod) -> Result<(Server, String), JobError> {
         };
         // The unique index settles a race for the same address.
         let took = sqlx::query(
-            "UPDATE cloudpods SET server_id = $1, ipv4 = $2, updated_at = $3 WHERE id = $4 AND ipv4 IS NULL",
+            "UPDATE cloudpods SET server_id = $1, ipv4 = $2, provider = $5, updated_at = $3 WHERE id = $4 AND ipv4 IS NULL",
         )
         .bind(&server.id)
         .bind(&ip)
         .bind(clock::now())
         .bind(&pod.id)
+        .bind(server.hypervisor.kind())
         .execute(db.pool())
         .await;
         match took {
@@ -605,6 +617,18 @@ impl CloudPods {
         })
     }
 
+    /// The pod's node and the provider that runs pods there.
+    async fn host_of(
+        &self,
+        pod: &CloudPod,
+    ) -> Result<Option<(Server, Box<dyn hypervisor::Hypervisor>)>, JobError> {
+        let Some(node) = self.node_of(pod).await? else {
+            return Ok(None);
+        };
+        let hv = hypervisor::of(&self.nodes, &node)?;
+        Ok(Some((node, hv)))
+    }
+
     /// Place, create, start; the pod ends `active` and running.
     pub async fn provision(&self, ctx: &JobContext, pod: &CloudPod) -> Result<(), JobError> {
         let db = self.db();
@@ -617,35 +641,57 @@ impl CloudPods {
         .await?;
         ctx.progress(10, "choosing a node").await?;
         let (node, ip) = assign(db, pod).await?;
-        ctx.log("stdout", format!("on {} at {ip}", node.name))
-            .await?;
-        let spec = lxc::Spec {
-            name: pod.provider_ref.clone(),
+        let hv = hypervisor::of(&self.nodes, &node)?;
+        ctx.log(
+            "stdout",
+            format!("on {} ({}) at {ip}", node.name, hv.kind()),
+        )
+        .await?;
+        let mut guest = hypervisor::Guest {
+            reference: pod.provider_ref.clone(),
             hostname: pod.hostname.clone().unwrap_or_else(|| pod.name.clone()),
             template: pod.template.clone(),
             cpu: pod.cpu,
             memory_mb: pod.memory_mb,
+            disk_gb: pod.disk_gb,
             ipv4: ip,
+            network: node.hypervisor.pod_network(),
         };
-        ctx.progress(30, "creating the container").await?;
-        let nodes = &self.nodes;
-        let created = streamed(ctx, |mut sink| async move {
-            lxc::create(nodes, &node, &spec, &mut *sink).await
-        })
+        let reserved = async {
+            let r = hv.reserve(&pod.provider_ref, &guest).await?;
+            if r != pod.provider_ref {
+                // Kept before the guest is made: a retry finds it.
+                set(db, &pod.id, "provider_ref = $1", &[Some(&r)]).await?;
+            }
+            Ok::<_, JobError>(r)
+        }
         .await;
-        let node = self
-            .node_of(&load(db, &pod.id).await?)
-            .await?
-            .ok_or_else(|| JobError::transient("node_gone", "the pod's node was removed"))?;
+        let created = match reserved {
+            Ok(r) => {
+                guest.reference = r;
+                ctx.progress(30, "creating the guest").await?;
+                let hv = &hv;
+                let guest = &guest;
+                streamed(
+                    ctx,
+                    |mut sink| async move { hv.create(guest, &mut *sink).await },
+                )
+                .await
+                .map_err(JobError::from)
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = created {
-            set(db, &pod.id, "last_error = $1", &[Some(&e.to_string())]).await?;
-            return Err(e.into());
+            if let JobError::Permanent { message, .. } | JobError::Transient { message, .. } = &e {
+                set(db, &pod.id, "last_error = $1", &[Some(message)]).await?;
+            }
+            return Err(e);
         }
         ctx.progress(80, "starting").await?;
-        let name = pod.provider_ref.clone();
-        streamed(ctx, |mut sink| {
-            let node = node.clone();
-            async move { lxc::set_power(nodes, &node, &name, lxc::Power::Running, &mut *sink).await }
+        let reference = guest.reference.clone();
+        let hv = &hv;
+        streamed(ctx, |mut sink| async move {
+            hv.set_power(&reference, Power::Running, &mut *sink).await
         })
         .await?;
         set(
@@ -659,25 +705,25 @@ impl CloudPods {
         Ok(())
     }
 
-    /// Bring the pod's container to `power`, then record it (and `status`).
+    /// Bring the pod's guest to `power`, then record it (and `status`).
     async fn power(
         &self,
         ctx: &JobContext,
         pod: &CloudPod,
-        power: lxc::Power,
+        power: Power,
         status: Option<&str>,
     ) -> Result<(), JobError> {
-        let Some(node) = self.node_of(pod).await? else {
+        let Some((_, hv)) = self.host_of(pod).await? else {
             // Never placed: nothing runs anywhere.
             if let Some(s) = status {
                 set(self.db(), &pod.id, "status = $1", &[Some(s)]).await?;
             }
             return Ok(());
         };
-        let nodes = &self.nodes;
-        let name = pod.provider_ref.clone();
+        let reference = pod.provider_ref.clone();
+        let hv = &hv;
         streamed(ctx, |mut sink| async move {
-            lxc::set_power(nodes, &node, &name, power, &mut *sink).await
+            hv.set_power(&reference, power, &mut *sink).await
         })
         .await?;
         match status {
@@ -695,12 +741,26 @@ impl CloudPods {
         Ok(())
     }
 
+    async fn reboot(&self, ctx: &JobContext, pod: &CloudPod) -> Result<(), JobError> {
+        let Some((_, hv)) = self.host_of(pod).await? else {
+            return Ok(());
+        };
+        let reference = pod.provider_ref.clone();
+        let hv = &hv;
+        streamed(ctx, |mut sink| async move {
+            hv.reboot(&reference, &mut *sink).await
+        })
+        .await?;
+        set(self.db(), &pod.id, "power = 'running'", &[]).await?;
+        Ok(())
+    }
+
     pub async fn destroy(&self, ctx: &JobContext, pod: &CloudPod) -> Result<(), JobError> {
-        if let Some(node) = self.node_of(pod).await? {
-            let nodes = &self.nodes;
-            let name = pod.provider_ref.clone();
+        if let Some((_, hv)) = self.host_of(pod).await? {
+            let reference = pod.provider_ref.clone();
+            let hv = &hv;
             streamed(ctx, |mut sink| async move {
-                lxc::destroy(nodes, &node, &name, &mut *sink).await
+                hv.destroy(&reference, &mut *sink).await
             })
             .await?;
         }
@@ -743,26 +803,14 @@ impl CloudPods {
         kind: &str,
         pod: &CloudPod,
     ) -> Result<(), JobError> {
-        use lxc::Power::*;
+        use Power::*;
         match kind {
             PROVISION => self.provision(ctx, pod).await,
             SUSPEND => self.power(ctx, pod, Frozen, Some("suspended")).await,
             UNSUSPEND => self.power(ctx, pod, Running, Some("active")).await,
             START => self.power(ctx, pod, Running, None).await,
             STOP => self.power(ctx, pod, Stopped, None).await,
-            REBOOT => {
-                let Some(node) = self.node_of(pod).await? else {
-                    return Ok(());
-                };
-                let nodes = &self.nodes;
-                let name = pod.provider_ref.clone();
-                streamed(ctx, |mut sink| async move {
-                    lxc::reboot(nodes, &node, &name, &mut *sink).await
-                })
-                .await?;
-                set(self.db(), &pod.id, "power = 'running'", &[]).await?;
-                Ok(())
-            }
+            REBOOT => self.reboot(ctx, pod).await,
             DESTROY => self.destroy(ctx, pod).await,
             other => Err(JobError::permanent(
                 "invalid_input",

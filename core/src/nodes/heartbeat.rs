@@ -1,4 +1,5 @@
-//! The heartbeat: probe every server over SSH (uptime, load, memory, disk),
+//! The heartbeat: probe every server over SSH, or a Proxmox node through its
+//! API (uptime, load, memory, disk),
 //! keep the probe, and set the server's status: `online`, `degraded` (disk
 //! or memory nearly full), or `offline` (unreachable, or a host key that
 //! changed). A change of status is a system event (the dashboard shows
@@ -104,21 +105,26 @@ pub fn uptime_words(secs: i64) -> String {
 /// Probe `s` now: keep the probe, set status and heartbeat time, report a
 /// change of status.
 pub async fn probe(nodes: &Nodes, s: &Server) -> Result<Probe, NodeError> {
-    let result = nodes
-        .check(
-            s,
-            &probe_cmd(),
-            None,
-            Duration::from_secs(20),
-            &mut |_, _| {},
-        )
-        .await
-        .and_then(|out| {
-            parse(&out.stdout).ok_or_else(|| NodeError::Exit {
-                code: 0,
-                stderr_tail: "the probe's output was not understood".into(),
-            })
-        });
+    let result = match s.proxmox(&nodes.vault) {
+        // A Proxmox node answers through its API.
+        Ok(Some(pve)) => pve.probe().await,
+        Err(e) => Err(e),
+        Ok(None) => nodes
+            .check(
+                s,
+                &probe_cmd(),
+                None,
+                Duration::from_secs(20),
+                &mut |_, _| {},
+            )
+            .await
+            .and_then(|out| {
+                parse(&out.stdout).ok_or_else(|| NodeError::Exit {
+                    code: 0,
+                    stderr_tail: "the probe's output was not understood".into(),
+                })
+            }),
+    };
     let _ = record(nodes, s, &result).await;
     result
 }

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::{
     keys::{node_key, NodeKey, Vault},
+    proxmox::{HypervisorInput, PodNetwork, ProxmoxConfig, Pve},
     ssh::{self, Cmd, NodeError, Output, Pool, Stream, Target},
 };
 use crate::{
@@ -42,6 +43,53 @@ pub struct Server {
     pub presented_host_key_fingerprint: Option<String>,
     pub last_error: Option<String>,
     pub created_at: String,
+    /// How it runs CloudPods (hypervisors).
+    pub hypervisor: HypervisorConfig,
+    /// The Proxmox token's secret, sealed (never shown).
+    pub hypervisor_secret: Option<String>,
+}
+
+/// How a hypervisor server runs CloudPods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HypervisorConfig {
+    /// LXC containers, over SSH.
+    Lxc,
+    /// VMs cloned from a template through the Proxmox VE API.
+    Proxmox(ProxmoxConfig),
+}
+
+/// The LXC pods' network on every node: gateway `.1`, pods from `.2`.
+pub const LXC_NETWORK: &str = "10.213.0.0/24";
+
+impl HypervisorConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HypervisorConfig::Lxc => "lxc",
+            HypervisorConfig::Proxmox(_) => "proxmox",
+        }
+    }
+
+    /// Where pods on this node take their addresses.
+    pub fn pod_network(&self) -> PodNetwork {
+        match self {
+            HypervisorConfig::Lxc => {
+                PodNetwork::parse(LXC_NETWORK, None).expect("the LXC network is valid")
+            }
+            HypervisorConfig::Proxmox(c) => c.pod_network(),
+        }
+    }
+
+    fn to_json(&self, secret_set: bool) -> serde_json::Value {
+        match self {
+            HypervisorConfig::Lxc => serde_json::json!({ "kind": "lxc", "network": LXC_NETWORK }),
+            HypervisorConfig::Proxmox(c) => {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                v["kind"] = "proxmox".into();
+                v["tokenSecretSet"] = secret_set.into();
+                v
+            }
+        }
+    }
 }
 
 impl Server {
@@ -63,7 +111,25 @@ impl Server {
             "presentedHostKeyFingerprint": self.presented_host_key_fingerprint,
             "lastError": self.last_error,
             "createdAt": self.created_at,
+            "hypervisor": self.hypervisor.to_json(self.hypervisor_secret.is_some()),
         })
+    }
+
+    /// A client for this server's Proxmox API (Proxmox servers only).
+    pub fn proxmox(&self, vault: &Vault) -> Result<Option<Pve>, NodeError> {
+        let HypervisorConfig::Proxmox(cfg) = &self.hypervisor else {
+            return Ok(None);
+        };
+        let secret = self
+            .hypervisor_secret
+            .as_deref()
+            .ok_or_else(|| NodeError::ApiAuth("no token secret is stored for this server".into()))
+            .and_then(|sealed| {
+                vault
+                    .open(sealed)
+                    .map_err(|e| NodeError::ApiAuth(e.to_string()))
+            })?;
+        Pve::new(cfg, &String::from_utf8_lossy(&secret)).map(Some)
     }
 
     pub fn target(&self) -> Target {
@@ -99,6 +165,19 @@ fn row_to_server(r: &sqlx::any::AnyRow) -> CoreResult<Server> {
         presented_host_key_fingerprint: r.try_get("presented_host_key_fingerprint")?,
         last_error: r.try_get("last_error")?,
         created_at: r.try_get("created_at")?,
+        hypervisor: match r.try_get::<String, _>("hypervisor")?.as_str() {
+            "proxmox" => {
+                let raw: Option<String> = r.try_get("hypervisor_config")?;
+                let cfg = raw
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .ok_or_else(|| {
+                        CoreError::Internal("a Proxmox server has no settings".into())
+                    })?;
+                HypervisorConfig::Proxmox(cfg)
+            }
+            _ => HypervisorConfig::Lxc,
+        },
+        hypervisor_secret: r.try_get("hypervisor_secret")?,
     })
 }
 
@@ -112,6 +191,8 @@ pub struct ServerInput {
     pub port: Option<i64>,
     pub ssh_user: Option<String>,
     pub roles: Option<Vec<String>>,
+    /// How it runs CloudPods (default: LXC over SSH).
+    pub hypervisor: Option<HypervisorInput>,
 }
 
 /// The tenant's servers, by name.
@@ -252,6 +333,58 @@ async fn resolve(host: &str, port: u16) -> CoreResult<String> {
     })
 }
 
+/// The hypervisor settings `input` asks for over `current`: the kind,
+/// the Proxmox config as JSON and the sealed token secret (`None`: keep).
+fn check_hypervisor(
+    vault: &Vault,
+    input: Option<&HypervisorInput>,
+    current: Option<&Server>,
+    host: &str,
+    roles: &[String],
+) -> CoreResult<(HypervisorConfig, Option<String>)> {
+    let cur_cfg = current.map(|c| &c.hypervisor);
+    let kind = match input.and_then(|i| i.kind.as_deref()) {
+        Some(k) => k.trim().to_lowercase(),
+        None => cur_cfg.map_or("lxc", |c| c.kind()).to_string(),
+    };
+    let out = match kind.as_str() {
+        "lxc" => (HypervisorConfig::Lxc, None),
+        "proxmox" => {
+            if roles.iter().any(|r| r != "hypervisor") {
+                return Err(field_error(
+                    "roles",
+                    "a Proxmox VE server is reached through its API: its only role is hypervisor",
+                ));
+            }
+            let before = match cur_cfg {
+                Some(HypervisorConfig::Proxmox(c)) => Some(c),
+                _ => None,
+            };
+            let given = input.cloned().unwrap_or_default();
+            let (cfg, secret) = ProxmoxConfig::check(&given, before, host)?;
+            let sealed = secret.map(|s| vault.seal(s.as_bytes())).transpose()?;
+            if sealed.is_none() && current.and_then(|c| c.hypervisor_secret.as_ref()).is_none() {
+                return Err(field_error("tokenSecret", "is required"));
+            }
+            (HypervisorConfig::Proxmox(cfg), sealed)
+        }
+        other => {
+            return Err(field_error(
+                "kind",
+                format!("{other} is not a hypervisor; use lxc or proxmox"),
+            ))
+        }
+    };
+    Ok(out)
+}
+
+fn hypervisor_json(h: &HypervisorConfig) -> Option<String> {
+    match h {
+        HypervisorConfig::Lxc => None,
+        HypervisorConfig::Proxmox(c) => serde_json::to_string(c).ok(),
+    }
+}
+
 fn name_taken(e: sqlx::Error, name: &str) -> CoreError {
     match e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -263,7 +396,8 @@ fn name_taken(e: sqlx::Error, name: &str) -> CoreError {
 
 /// Add a server (tenant admins). Its status is `offline` until Mooring
 /// has reached it; its host key is pinned on first contact.
-pub async fn create(db: &Db, p: &Principal, input: ServerInput) -> CoreResult<Server> {
+pub async fn create(nodes: &Nodes, p: &Principal, input: ServerInput) -> CoreResult<Server> {
+    let db = &nodes.db;
     p.require_admin("only admins add servers")?;
     let name = check_name(input.name.as_deref().unwrap_or_default())?;
     let host = check_host(
@@ -284,11 +418,14 @@ pub async fn create(db: &Db, p: &Principal, input: ServerInput) -> CoreResult<Se
         Some(ip) => check_ip(ip)?,
         None => resolve(&host, port).await?,
     };
+    let (hv, secret) =
+        check_hypervisor(&nodes.vault, input.hypervisor.as_ref(), None, &host, &roles)?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = clock::now();
     sqlx::query(
-        "INSERT INTO servers (id, tenant_id, name, host, ip, port, ssh_user, roles, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'offline', $9, $9)",
+        "INSERT INTO servers (id, tenant_id, name, host, ip, port, ssh_user, roles, status, created_at, updated_at, \
+         hypervisor, hypervisor_config, hypervisor_secret) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'offline', $9, $9, $10, $11, $12)",
     )
     .bind(&id)
     .bind(&p.tenant_id)
@@ -299,6 +436,9 @@ pub async fn create(db: &Db, p: &Principal, input: ServerInput) -> CoreResult<Se
     .bind(&user)
     .bind(roles.join(","))
     .bind(&now)
+    .bind(hv.kind())
+    .bind(hypervisor_json(&hv))
+    .bind(&secret)
     .execute(db.pool())
     .await
     .map_err(|e| name_taken(e, &name))?;
@@ -308,7 +448,7 @@ pub async fn create(db: &Db, p: &Principal, input: ServerInput) -> CoreResult<Se
             .tenant(&p.tenant_id)
             .actor(Some(p.user_id.clone()))
             .resource("server", &id)
-            .meta(serde_json::json!({ "name": name, "host": host, "port": port })),
+            .meta(serde_json::json!({ "name": name, "host": host, "port": port, "hypervisor": hv.kind() })),
     )
     .await?;
     get(db, p, &id).await
@@ -316,7 +456,13 @@ pub async fn create(db: &Db, p: &Principal, input: ServerInput) -> CoreResult<Se
 
 /// Change a server (tenant admins). A new host or port forgets the pinned
 /// host key: the next contact pins the key found there.
-pub async fn update(db: &Db, p: &Principal, id: &str, input: ServerInput) -> CoreResult<Server> {
+pub async fn update(
+    nodes: &Nodes,
+    p: &Principal,
+    id: &str,
+    input: ServerInput,
+) -> CoreResult<Server> {
+    let db = &nodes.db;
     p.require_admin("only admins change servers")?;
     let cur = get(db, p, id).await?;
     let name = match &input.name {
@@ -339,6 +485,27 @@ pub async fn update(db: &Db, p: &Principal, id: &str, input: ServerInput) -> Cor
         Some(r) => check_roles(r)?,
         None => cur.roles.clone(),
     };
+    let (hv, secret) = check_hypervisor(
+        &nodes.vault,
+        input.hypervisor.as_ref(),
+        Some(&cur),
+        &host,
+        &roles,
+    )?;
+    if hv.kind() != cur.hypervisor.kind() {
+        let living: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM cloudpods WHERE server_id = $1 AND status <> 'terminated'",
+        )
+        .bind(id)
+        .fetch_one(db.pool())
+        .await?;
+        if living > 0 {
+            return Err(CoreError::Conflict(format!(
+                "{living} CloudPod(s) live on {}; its hypervisor cannot change under them",
+                cur.name
+            )));
+        }
+    }
     let moved = host != cur.host || port != cur.port;
     let ip = match input.ip.as_deref().filter(|s| !s.trim().is_empty()) {
         Some(ip) => check_ip(ip)?,
@@ -351,7 +518,8 @@ pub async fn update(db: &Db, p: &Principal, id: &str, input: ServerInput) -> Cor
         ""
     };
     sqlx::query(&format!(
-        "UPDATE servers SET name = $1, host = $2, ip = $3, port = $4, ssh_user = $5, roles = $6, updated_at = $7{forget} \
+        "UPDATE servers SET name = $1, host = $2, ip = $3, port = $4, ssh_user = $5, roles = $6, updated_at = $7, \
+         hypervisor = $10, hypervisor_config = $11, hypervisor_secret = COALESCE($12, hypervisor_secret){forget} \
          WHERE id = $8 AND tenant_id = $9"
     ))
     .bind(&name)
@@ -363,6 +531,9 @@ pub async fn update(db: &Db, p: &Principal, id: &str, input: ServerInput) -> Cor
     .bind(clock::now())
     .bind(id)
     .bind(&p.tenant_id)
+    .bind(hv.kind())
+    .bind(hypervisor_json(&hv))
+    .bind(&secret)
     .execute(db.pool())
     .await
     .map_err(|e| name_taken(e, &name))?;
@@ -372,7 +543,11 @@ pub async fn update(db: &Db, p: &Principal, id: &str, input: ServerInput) -> Cor
             .tenant(&p.tenant_id)
             .actor(Some(p.user_id.clone()))
             .resource("server", id)
-            .meta(serde_json::json!({ "hostKeyForgotten": moved })),
+            .meta(serde_json::json!({
+                "hostKeyForgotten": moved,
+                "hypervisor": hv.kind(),
+                "tokenSecretChanged": secret.is_some(),
+            })),
     )
     .await?;
     get(db, p, id).await
@@ -635,8 +810,12 @@ pub async fn test_connection(nodes: &Nodes, p: &Principal, id: &str) -> CoreResu
             ok: true,
             code: None,
             message: format!(
-                "Connected as {}: up {}, load {:.2}",
-                server.ssh_user,
+                "Connected {}: up {}, load {:.2}",
+                match &server.hypervisor {
+                    HypervisorConfig::Proxmox(c) =>
+                        format!("to the Proxmox VE API of node {} as {}", c.node, c.token_id),
+                    HypervisorConfig::Lxc => format!("as {}", server.ssh_user),
+                },
                 super::heartbeat::uptime_words(probe.uptime_seconds),
                 probe.load1
             ),

@@ -44,6 +44,20 @@ pub enum NodeError {
     Timeout(Duration),
     #[error("the command exited with status {code}: {stderr_tail}")]
     Exit { code: u32, stderr_tail: String },
+    /// An API node's TLS certificate is not signed by a CA Mooring trusts.
+    #[error("{0}")]
+    Untrusted(String),
+    /// An API node refused Mooring's token (401) or its privileges (403).
+    #[error("the node's API refused Mooring's token: {0}")]
+    ApiAuth(String),
+    #[error("the node's API answered {status}: {message}")]
+    Api { status: u16, message: String },
+    /// A task on an API node ended with an error.
+    #[error("the node's task failed: {0}")]
+    TaskFailed(String),
+    /// Something on the node changed under Mooring (an id taken): try again.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl NodeError {
@@ -55,6 +69,11 @@ impl NodeError {
             NodeError::AuthFailed(_) => "ssh_auth_failed",
             NodeError::Timeout(_) => "command_timeout",
             NodeError::Exit { .. } => "command_failed",
+            NodeError::Untrusted(_) => "tls_untrusted",
+            NodeError::ApiAuth(_) => "api_auth_failed",
+            NodeError::Api { .. } => "api_error",
+            NodeError::TaskFailed(_) => "task_failed",
+            NodeError::Busy(_) => "node_busy",
         }
     }
 }
@@ -64,12 +83,15 @@ impl From<NodeError> for JobError {
         let code = e.code();
         match e {
             // Transient: the node may be back soon.
-            NodeError::Unreachable(_) | NodeError::Timeout(_) => {
+            NodeError::Unreachable(_) | NodeError::Timeout(_) | NodeError::Busy(_) => {
                 JobError::transient(code, e.to_string())
             }
-            NodeError::HostKeyMismatch { .. } | NodeError::AuthFailed(_) => {
-                JobError::permanent(code, e.to_string())
-            }
+            NodeError::HostKeyMismatch { .. }
+            | NodeError::AuthFailed(_)
+            | NodeError::Untrusted(_)
+            | NodeError::ApiAuth(_)
+            | NodeError::Api { .. }
+            | NodeError::TaskFailed(_) => JobError::permanent(code, e.to_string()),
             NodeError::Exit {
                 ref stderr_tail, ..
             } => {

@@ -248,6 +248,10 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/servers", post(node_forms::create))
         .route("/admin/servers/{id}/test", post(node_forms::test))
         .route(
+            "/admin/servers/{id}/hypervisor",
+            post(node_forms::update_hypervisor),
+        )
+        .route(
             "/admin/servers/{id}/accept-host-key",
             post(node_forms::accept_host_key),
         )

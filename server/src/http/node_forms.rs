@@ -7,7 +7,10 @@ use axum::{
     response::Response,
 };
 use mooring_core::{
-    nodes::servers::{self, ServerInput},
+    nodes::{
+        proxmox::HypervisorInput,
+        servers::{self, ServerInput},
+    },
     CoreError,
 };
 use tower_sessions::Session;
@@ -17,6 +20,46 @@ use super::{
     billing_forms::back_err,
 };
 use crate::state::AppState;
+
+/// The hypervisor fields of a server form: `hypervisor` (`lxc` or
+/// `proxmox`) and, for Proxmox, its settings (a blank secret keeps the
+/// stored one; blank storage, gateway or CA clear them).
+fn hypervisor_of(
+    f: &[(String, String)],
+) -> Result<Option<HypervisorInput>, (&'static str, String)> {
+    let Some(kind) = opt(f, "hypervisor") else {
+        return Ok(None);
+    };
+    if kind != "proxmox" {
+        return Ok(Some(HypervisorInput {
+            kind: Some(kind),
+            ..Default::default()
+        }));
+    }
+    let template_vmid = match opt(f, "templateVmid").map(|v| v.parse::<i64>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return Err((
+                "templateVmid",
+                "The template is a VM id, a number such as 9000.".into(),
+            ))
+        }
+    };
+    Ok(Some(HypervisorInput {
+        kind: Some(kind),
+        api_url: opt(f, "apiUrl"),
+        token_id: opt(f, "tokenId"),
+        token_secret: opt(f, "tokenSecret"),
+        node: opt(f, "node"),
+        template_vmid,
+        storage: Some(field(f, "storage")),
+        disk: opt(f, "disk"),
+        network: opt(f, "network"),
+        gateway: Some(field(f, "gateway")),
+        ca_pem: Some(field(f, "caPem")),
+    }))
+}
 
 /// `POST /admin/servers`.
 pub async fn create(
@@ -40,7 +83,14 @@ pub async fn create(
             .await
         }
     };
+    let hypervisor = match hypervisor_of(&f) {
+        Ok(h) => h,
+        Err((name, message)) => {
+            return back_field(&session, "/admin/servers", Err(message), None, Some(name)).await
+        }
+    };
     let input = ServerInput {
+        hypervisor,
         name: Some(field(&f, "name")),
         host: Some(field(&f, "host")),
         ip: opt(&f, "ip"),
@@ -53,15 +103,16 @@ pub async fn create(
                 .collect(),
         ),
     };
-    match servers::create(&state.db, &p, input).await {
+    match servers::create(&state.nodes, &p, input).await {
         Ok(s) => {
+            let next = match s.hypervisor {
+                servers::HypervisorConfig::Proxmox(_) => "Test the connection to its API.",
+                servers::HypervisorConfig::Lxc => "Test the connection to pin its host key.",
+            };
             back(
                 &session,
                 &format!("/admin/servers/{}", s.id),
-                Ok(format!(
-                    "Added {}. Test the connection to pin its host key.",
-                    s.name
-                )),
+                Ok(format!("Added {}. {next}", s.name)),
                 None,
             )
             .await
@@ -91,6 +142,40 @@ pub async fn test(
                 &session,
                 &to,
                 Err(format!("Could not reach it: {}", t.message)),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, &to, e).await,
+    }
+}
+
+/// `POST /admin/servers/{id}/hypervisor`: how the server runs CloudPods.
+pub async fn update_hypervisor(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let to = format!("/admin/servers/{id}");
+    let f = form(&body);
+    let hypervisor = match hypervisor_of(&f) {
+        Ok(h) => h,
+        Err((name, message)) => {
+            return back_field(&session, &to, Err(message), None, Some(name)).await
+        }
+    };
+    let input = ServerInput {
+        hypervisor,
+        ..Default::default()
+    };
+    match servers::update(&state.nodes, &p, &id, input).await {
+        Ok(s) => {
+            back(
+                &session,
+                &to,
+                Ok(format!("Saved how {} runs CloudPods.", s.name)),
                 None,
             )
             .await

@@ -65,7 +65,7 @@ pub async fn create(
     Caller(p): Caller,
     ApiJson(body): ApiJson<ServerInput>,
 ) -> Result<Response, ApiError> {
-    let s = servers::create(&state.db, &p, body).await?;
+    let s = servers::create(&state.nodes, &p, body).await?;
     Ok((StatusCode::CREATED, Json(s.to_json())).into_response())
 }
 
@@ -75,7 +75,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ServerInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let s = servers::update(&state.db, &p, &id, body).await?;
+    let s = servers::update(&state.nodes, &p, &id, body).await?;
     state.nodes.pool.forget(&id).await;
     Ok(Json(s.to_json()))
 }
