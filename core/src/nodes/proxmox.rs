@@ -138,6 +138,17 @@ impl PodNetwork {
     }
 }
 
+/// How many CA certificates a PEM text holds, each parsed as X.509 the
+/// way TLS will use it; `None` when one of them does not parse.
+fn ca_certificates(pem: &str) -> Option<usize> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(cert.ok()?).ok()?;
+    }
+    Some(roots.len())
+}
+
 impl ProxmoxConfig {
     /// Check `input` over `current` (an update keeps what is not given).
     /// `host` gives the default API address. Returns the config and the
@@ -276,8 +287,7 @@ impl ProxmoxConfig {
         let ca_pem = match (&input.ca_pem, current) {
             (Some(_), _) => match blank(&input.ca_pem) {
                 Some(p) => {
-                    let ok = p.contains("-----BEGIN CERTIFICATE-----")
-                        && reqwest::Certificate::from_pem(p.as_bytes()).is_ok();
+                    let ok = ca_certificates(p).is_some_and(|n| n > 0);
                     if !ok {
                         return Err(field_error(
                             "caPem",
