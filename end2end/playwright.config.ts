@@ -16,7 +16,22 @@ const stripeBin =
   process.env.MOORING_E2E_STRIPE_BIN ?? resolve(__dirname, "../target/debug/mooring-stripe-standin");
 const stripeKey = "sk_test_e2e";
 const webhookSecret = "whsec_e2e";
+// Proxmox VE cannot run here either: its stand-in (the VE API over HTTPS,
+// with a CA of its own written where the tests read it).
+const proxmoxPort = Number(process.env.MOORING_E2E_PROXMOX_PORT ?? 18933);
+const proxmoxBin =
+  process.env.MOORING_E2E_PROXMOX_BIN ?? resolve(__dirname, "../target/debug/mooring-proxmox-standin");
 const dataDir = process.env.MOORING_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "mooring-e2e-"));
+// Workers load this file again: they must see the same directory.
+process.env.MOORING_E2E_DATA_DIR = dataDir;
+export const proxmox = {
+  url: `https://127.0.0.1:${proxmoxPort}`,
+  tokenId: "mooring@pve!e2e",
+  tokenSecret: "e2e-proxmox-secret",
+  caFile: join(dataDir, "proxmox-ca.pem"),
+};
+process.env.MOORING_E2E_PROXMOX_URL = proxmox.url;
+process.env.MOORING_E2E_PROXMOX_CA = proxmox.caFile;
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 const launchOptions = {
@@ -51,6 +66,14 @@ export default defineConfig({
     {
       command: `${stripeBin} --listen 127.0.0.1:${stripePort} --secret-key ${stripeKey} --webhook-secret ${webhookSecret} --webhook-url ${baseURL}/api/payments/stripe/webhook --thrice-out-of-order`,
       port: stripePort,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+    {
+      command: `${proxmoxBin} --listen 127.0.0.1:${proxmoxPort} --token-id '${proxmox.tokenId}' --token-secret ${proxmox.tokenSecret} --ca-out ${proxmox.caFile}`,
+      port: proxmoxPort,
       reuseExistingServer: false,
       timeout: 30_000,
       stdout: "pipe",

@@ -36,6 +36,8 @@ pub struct ProxmoxView {
     pub disk: String,
     pub network: String,
     pub gateway: Option<String>,
+    /// The gateway pods use (the given one, or the network's first address).
+    pub pod_gateway: String,
     pub ca_pem: Option<String>,
 }
 
@@ -63,6 +65,7 @@ fn row(s: mooring_core::nodes::servers::Server) -> ServerRow {
             disk: c.disk.clone(),
             network: c.network.clone(),
             gateway: c.gateway.clone(),
+            pod_gateway: c.pod_network().gateway.to_string(),
             ca_pem: c.ca_pem.clone(),
         }),
         HypervisorConfig::Lxc => None,

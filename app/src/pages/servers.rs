@@ -49,6 +49,32 @@ fn ProxmoxFields(current: Option<ProxmoxView>) -> impl IntoView {
     }
 }
 
+/// Whether the last form was refused for a Proxmox field (its settings
+/// then show unfolded, the message beside the field).
+fn proxmox_refused() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        const FIELDS: [&str; 11] = [
+            "kind",
+            "apiUrl",
+            "tokenId",
+            "tokenSecret",
+            "node",
+            "templateVmid",
+            "storage",
+            "disk",
+            "network",
+            "gateway",
+            "caPem",
+        ];
+        crate::server::current_flash().is_some_and(|f| {
+            f.kind == "error" && f.field.as_deref().is_some_and(|x| FIELDS.contains(&x))
+        })
+    }
+    #[cfg(not(feature = "ssr"))]
+    false
+}
+
 fn server_badge(status: &str) -> &'static str {
     match status {
         "online" => "badge state-ok",
@@ -131,7 +157,7 @@ pub fn AdminServers() -> impl IntoView {
                     <label class="check"><input type="radio" name="hypervisor" value="proxmox"/>"Proxmox VE VMs, through its API"</label>
                     <FieldError field="kind"/>
                 </fieldset>
-                <details class="field wide">
+                <details class="field wide" open=proxmox_refused()>
                     <summary>"Proxmox VE settings"</summary>
                     <div class="grid-form">
                         <ProxmoxFields current=None/>
@@ -177,7 +203,7 @@ pub fn AdminServer() -> impl IntoView {
                                             <tr><th scope="row">"Hypervisor"</th><td data-testid="hypervisor">{format!("Proxmox VE, node {}, template VM {}", p.node, p.template_vmid)}</td></tr>
                                             <tr><th scope="row">"API token"</th><td>{p.token_id.clone()}</td></tr>
                                             <tr><th scope="row">"TLS"</th><td>{if p.ca_pem.is_some() { "the cluster CA given below, and public CAs" } else { "public CAs only" }}</td></tr>
-                                            <tr><th scope="row">"Pod network"</th><td>{format!("{} via {}", p.network, p.gateway.clone().unwrap_or_default())}</td></tr>
+                                            <tr><th scope="row">"Pod network"</th><td>{format!("{} via {}", p.network, p.pod_gateway)}</td></tr>
                                         }.into_any(),
                                     }}
                                     <tr><th scope="row">"Last heartbeat"</th><td>{s.last_heartbeat_at.as_deref().map(short_time).unwrap_or_else(|| "never".into())}</td></tr>

@@ -310,7 +310,8 @@ impl ProxmoxConfig {
                 storage,
                 disk,
                 network: format!("{}/{}", net.base, net.prefix),
-                gateway: Some(net.gateway.to_string()),
+                // Kept only when given: else the network's first address.
+                gateway: gateway.map(|_| net.gateway.to_string()),
                 ca_pem,
             },
             secret,
@@ -740,7 +741,8 @@ mod tests {
         assert_eq!(c.api_url, "https://pve.example.com:8006");
         assert_eq!(c.node, "pve");
         assert_eq!(c.disk, "scsi0");
-        assert_eq!(c.gateway.as_deref(), Some("10.214.0.1"));
+        assert_eq!(c.gateway, None);
+        assert_eq!(c.pod_network().gateway.to_string(), "10.214.0.1");
         assert_eq!(secret.as_deref(), Some("0b6a-11ee"));
         // An update keeps the secret and what it does not give.
         let (c2, s2) = ProxmoxConfig::check(
