@@ -25,6 +25,8 @@ pub struct PodRow {
     pub created_at: String,
     /// What a customer may do to it (its product says).
     pub customer_actions: Vec<String>,
+    /// A job is queued or running on it, or it is on its way up or down.
+    pub busy: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -66,7 +68,14 @@ async fn rows(
             .into_iter()
             .map(str::to_string)
             .collect();
+        let busy = matches!(
+            p.status.as_str(),
+            "pending" | "provisioning" | "terminating"
+        ) || mooring_core::cloudpods::busy(db, &p.id)
+            .await
+            .unwrap_or(false);
         out.push(PodRow {
+            busy,
             customer_actions,
             customer: customers.get(&p.customer_id).cloned().unwrap_or_default(),
             size: format!("{} CPU · {} MB · {} GB", p.cpu, p.memory_mb, p.disk_gb),

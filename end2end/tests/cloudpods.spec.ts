@@ -87,9 +87,9 @@ async function flow(browser: Browser, page: Page, info: TestInfo) {
     // The customer stops and starts it.
     await row.getByRole("button", { name: /^Stop / }).click();
     await expect(buyer.getByTestId("flash")).toContainText("Stopping");
-    await eventually(buyer, "/portal/cloudpods", async () => {
-      await expect(row.getByTestId("cloudpod-power")).toContainText("stopped");
-    });
+    // No reload by hand: while work is under way the page updates itself.
+    await expect(row.getByTestId("cloudpod-power")).toContainText("stopped", { timeout: 40_000 });
+    await expect(buyer.getByTestId("pods-updating")).toHaveCount(0, { timeout: 10_000 });
     await row.getByRole("button", { name: /^Start / }).click();
     await eventually(buyer, "/portal/cloudpods", async () => {
       await expect(row.getByTestId("cloudpod-power")).toContainText("running");

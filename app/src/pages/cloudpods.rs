@@ -3,7 +3,7 @@
 //! customer may take (start, stop, reboot).
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
@@ -183,10 +183,20 @@ pub fn PortalCloudPods() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(rows) => view! {
-                        <PodsTable rows base="/portal/cloudpods" operator=false/>
-                        <p><a href="/portal/cloudpods">"Refresh"</a></p>
-                    }.into_any(),
+                    Ok(rows) => {
+                        // While work is under way the page follows it (no
+                        // script needed): it reloads every few seconds.
+                        let working = rows.iter().any(|r| r.busy);
+                        view! {
+                            {working.then(|| view! { <Meta http_equiv="refresh" content="4"/> })}
+                            <PodsTable rows base="/portal/cloudpods" operator=false/>
+                            {if working {
+                                view! { <p class="muted" data-testid="pods-updating">"Work is under way: this page updates itself every few seconds."</p> }.into_any()
+                            } else {
+                                view! { <p><a href="/portal/cloudpods">"Refresh"</a></p> }.into_any()
+                            }}
+                        }.into_any()
+                    }
                     Err(e) => load_error("your CloudPods", e),
                 }
             })}

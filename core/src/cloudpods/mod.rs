@@ -437,13 +437,7 @@ pub async fn act(
         )));
     }
     let mut tx = db.begin_write().await?;
-    let busy: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM jobs WHERE target_type = 'cloudpod' AND target_id = $1 AND status IN ('queued', 'running')",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if busy > 0 {
+    if busy_on(&mut tx, id).await? {
         return Err(CoreError::Conflict(
             "another job runs on this CloudPod; try again when it ends".into(),
         ));
@@ -467,6 +461,23 @@ pub async fn act(
     )
     .await?;
     Ok((get(db, v, id).await?, job))
+}
+
+async fn busy_on(conn: &mut sqlx::AnyConnection, id: &str) -> CoreResult<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE target_type = 'cloudpod' AND target_id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Whether a job is queued or running on the pod (its page then follows
+/// it).
+pub async fn busy(db: &Db, id: &str) -> CoreResult<bool> {
+    let mut conn = db.pool().acquire().await?;
+    busy_on(&mut conn, id).await
 }
 
 async fn set(db: &Db, id: &str, sets: &str, binds: &[Option<&str>]) -> CoreResult<()> {
