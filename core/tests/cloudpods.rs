@@ -104,7 +104,7 @@ async fn pods_flow(t: testkit::TestDb, host: &str) {
                 price: "5".parse().unwrap(),
                 currency: "USD".into(),
             }]),
-            metadata: Some(serde_json::json!({ "template": "busybox", "cpu": 1, "memoryMb": 128 })),
+            metadata: Some(serde_json::json!({ "template": "busybox", "cpu": 1, "memoryMb": 128, "diskGb": 1 })),
             ..Default::default()
         },
     )
@@ -203,6 +203,31 @@ async fn pods_flow(t: testkit::TestDb, host: &str) {
         .await
         .unwrap();
     assert_eq!(limit.stdout.trim(), "134217728", "128 MB memory limit");
+    // The disk holds its size: 1 GiB, and writing more than that fails.
+    let disk = lxc::attach(
+        &nodes,
+        &hv,
+        &pod.provider_ref,
+        &Cmd::new("sh").arg("-c").arg(
+            "df -k / | tail -1; dd if=/dev/zero of=/fill bs=1M count=1200 2>/dev/null; echo \"dd $?\"; rm -f /fill",
+        ),
+    )
+    .await
+    .unwrap();
+    let total_kb: u64 = disk
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("df said {disk}"));
+    assert!(
+        (900_000..=1_048_576).contains(&total_kb),
+        "a 1 GiB root filesystem: {disk}"
+    );
+    assert!(
+        !disk.contains("dd 0"),
+        "writing 1.2 GB into 1 GiB fails: {disk}"
+    );
     let log: Vec<String> =
         sqlx::query_scalar("SELECT line FROM job_logs WHERE job_id = $1 ORDER BY seq")
             .bind(&job)
@@ -213,6 +238,10 @@ async fn pods_flow(t: testkit::TestDb, host: &str) {
         log.iter()
             .any(|l| l.contains(&format!("created {}", pod.provider_ref))),
         "the node's output is in the job log: {log:?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("disk: 1 GiB (an ext4 image")),
+        "{log:?}"
     );
 
     // Provisioning again changes nothing.

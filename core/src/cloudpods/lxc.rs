@@ -7,7 +7,9 @@
 //! Network: a bridge (`mooringbr0`, gateway `10.213.0.1/24`) is
 //! made on the node if missing; each container gets a veth on it with its
 //! own static IPv4. Limits: CPU and memory from the product, written as
-//! cgroup v2 or v1 keys, whichever the node has.
+//! cgroup v2 or v1 keys, whichever the node has; the disk is an ext4 image
+//! of the product's size on a loop device (a node without loop devices
+//! gets a plain directory, and the job log says the size is not enforced).
 
 use std::time::Duration;
 
@@ -62,7 +64,7 @@ pub async fn create(
     );
     let body = r#"mkdir -p "$P"
 if lxc-info -P "$P" -n "$N" >/dev/null 2>&1; then echo "container $N exists"; exit 0; fi
-T="$1"; MEM="$2"; CPU="$3"; H="$4"
+T="$1"; MEM="$2"; CPU="$3"; H="$4"; DISK="$5"
 if ! [ -e "/usr/share/lxc/templates/lxc-$T" ]; then
   echo "this node has no LXC $T template: apt-get install lxc-templates debootstrap (Debian) or busybox-static (busybox)" >&2
   exit 3
@@ -74,16 +76,26 @@ else
   printf 'lxc.cgroup.memory.limit_in_bytes = %sM\nlxc.cgroup.cpu.cfs_quota_us = %s\nlxc.cgroup.cpu.cfs_period_us = 100000\n' "$MEM" "$CPU" >> "$P/$N.conf"
 fi
 __BRIDGE__
+# The disk: an ext4 image of the pod's size on a loop device, so the size
+# holds; a node without loop devices keeps a plain directory (said so).
+if [ -e /dev/loop-control ] && command -v mkfs.ext4 >/dev/null 2>&1 && losetup -f >/dev/null 2>&1; then
+  B="-B loop --fssize ${DISK}G"; echo "disk: ${DISK} GiB (an ext4 image on a loop device)"
+else
+  B="-B dir"; echo "disk: this node has no free loop device, so the ${DISK} GiB size is not enforced"
+fi
 echo "creating $N from the $T template"
 if [ "$T" = debian ]; then
-  lxc-create -P "$P" -n "$N" -t debian -f "$P/$N.conf" -- -r bookworm
+  lxc-create -P "$P" -n "$N" -t debian $B -f "$P/$N.conf" -- -r bookworm
 else
-  lxc-create -P "$P" -n "$N" -t "$T" -f "$P/$N.conf"
+  lxc-create -P "$P" -n "$N" -t "$T" $B -f "$P/$N.conf"
 fi
 # Templates name the host after the container; the pod's hostname wins.
 sed -i "s/^lxc.uts.name = .*/lxc.uts.name = $H/" "$P/$N/config"
 # The address is LXC's (static): no DHCP client inside may take it away.
 R="$P/$N/rootfs"
+if [ -f "$P/$N/rootdev" ]; then
+  mount -o loop "$P/$N/rootdev" "$R"; trap 'umount "$R"' EXIT
+fi
 if [ -f "$R/etc/init.d/rcS" ]; then sed -i '/udhcpc/d' "$R/etc/init.d/rcS"; fi
 if [ -f "$R/etc/network/interfaces" ]; then
   printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet manual\n' > "$R/etc/network/interfaces"
@@ -95,6 +107,7 @@ echo "created $N""#
         spec.memory_mb.to_string(),
         (spec.cpu * 100_000).to_string(),
         spec.hostname.clone(),
+        spec.disk_gb.to_string(),
     ]);
     nodes
         .check(node, &cmd, Some(conf.as_bytes()), LONG, on_line)
