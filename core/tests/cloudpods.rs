@@ -447,3 +447,114 @@ async fn cloudpods_on_lxc_sqlite() {
 async fn cloudpods_on_lxc_postgres() {
     pods_postgres(testkit::postgres().await).await;
 }
+
+/// The default template: a Debian (bookworm) root filesystem made by
+/// debootstrap from Debian's mirror the first time (LXC caches it on the
+/// node), then a pod from it with its hostname and address. One backend:
+/// the template does not depend on the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debian_pod() {
+    let t = testkit::sqlite().await;
+    let db = t.db.clone();
+    let host = "127.0.0.11";
+    let nodes = Nodes::new(db.clone(), Vault::new([4; 32]));
+    let key = nodes.key(DEFAULT_TENANT_ID).await.unwrap();
+    let node = Sshd::start(host, &key.public_openssh).await;
+    let hv = servers::create(
+        &nodes,
+        &principal(),
+        ServerInput {
+            name: Some("hv-debian".into()),
+            host: Some(host.into()),
+            port: Some(i64::from(node.port)),
+            ssh_user: Some("root".into()),
+            roles: Some(vec!["hypervisor".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let pods = CloudPods {
+        nodes: nodes.clone(),
+    };
+    let worker = Worker::new(
+        db.clone(),
+        cloudpods::KINDS
+            .into_iter()
+            .fold(Registry::new(), |r, k| r.register(k, pods.clone())),
+    );
+    let product = products::create(
+        &db,
+        &admin(),
+        "op",
+        ProductInput {
+            name: Some("CloudPod Debian".into()),
+            kind: Some("cloudpod".into()),
+            sku: Some("CPOD-DEB".into()),
+            billing_cycles: Some(vec![PriceInput {
+                cycle: "monthly".into(),
+                price: "7".parse().unwrap(),
+                currency: "USD".into(),
+            }]),
+            // The template is Debian when the product does not say.
+            metadata: Some(serde_json::json!({ "memoryMb": 256, "diskGb": 2 })),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let customer = customers::create(
+        &db,
+        &admin(),
+        "op",
+        CustomerInput {
+            name: Some("Deb".into()),
+            email: Some("deb@example.com".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (pod, job) = cloudpods::create(
+        &db,
+        &admin(),
+        "op",
+        PodInput {
+            customer_id: Some(customer.id.clone()),
+            product_id: Some(product.id.clone()),
+            name: Some("deb-box".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(pod.template, "debian");
+    drain(&worker).await;
+    let j = jobs::get(&db, &principal(), &job).await.unwrap();
+    assert_eq!(j.status, "succeeded", "{j:?}");
+    let pod = cloudpods::get(&db, &admin(), &pod.id).await.unwrap();
+    assert_eq!(pod.status, "active");
+    let ip = pod.ipv4.clone().unwrap();
+    let inside = lxc::attach(
+        &nodes,
+        &hv,
+        &pod.provider_ref,
+        &Cmd::new("cat")
+            .arg("/etc/debian_version")
+            .and(Cmd::new("hostname"))
+            .and(Cmd::new("ip").args(["-4", "addr", "show", "eth0"])),
+    )
+    .await
+    .unwrap();
+    assert!(inside.starts_with("12."), "bookworm: {inside}");
+    assert!(inside.contains("\ndeb-box\n"), "{inside}");
+    assert!(inside.contains(&format!("inet {ip}/24")), "{inside}");
+    cloudpods::act(&db, &admin(), "op", &pod.id, "destroy")
+        .await
+        .unwrap();
+    drain(&worker).await;
+    assert_eq!(
+        lxc::power(&nodes, &hv, &pod.provider_ref).await.unwrap(),
+        lxc::Power::Missing
+    );
+}

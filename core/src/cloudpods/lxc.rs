@@ -97,6 +97,11 @@ if [ -f "$P/$N/rootdev" ]; then
   mount -o loop "$P/$N/rootdev" "$R"; trap 'umount "$R"' EXIT
 fi
 if [ -f "$R/etc/init.d/rcS" ]; then sed -i '/udhcpc/d' "$R/etc/init.d/rcS"; fi
+# Debian's init names the host from /etc/hostname at boot.
+if [ -f "$R/etc/hostname" ]; then
+  echo "$H" > "$R/etc/hostname"
+  if [ -f "$R/etc/hosts" ]; then sed -i "s/\b$N\b/$H/g" "$R/etc/hosts"; fi
+fi
 if [ -f "$R/etc/network/interfaces" ]; then
   printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet manual\n' > "$R/etc/network/interfaces"
 fi
