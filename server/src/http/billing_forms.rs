@@ -37,6 +37,20 @@ pub(super) async fn back_err(session: &Session, to: &str, e: CoreError) -> Respo
     back_field(session, to, Err(say(e)), None, f.as_deref()).await
 }
 
+/// Back to `to`: with `ok`'s message when `result` is one, else with the
+/// error (beside its field).
+pub(super) async fn outcome<T>(
+    session: &Session,
+    to: &str,
+    result: Result<T, CoreError>,
+    ok: impl FnOnce(T) -> String,
+) -> Response {
+    match result {
+        Ok(v) => back(session, to, Ok(ok(v)), None).await,
+        Err(e) => back_err(session, to, e).await,
+    }
+}
+
 /// `POST /admin/customers`.
 pub async fn create_customer(
     State(state): State<AppState>,
@@ -95,18 +109,10 @@ pub async fn customer_login(
         .await
     }
     .await;
-    match result {
-        Ok(_) => {
-            back(
-                &session,
-                &to,
-                Ok("The customer can sign in now.".into()),
-                None,
-            )
-            .await
-        }
-        Err(e) => back_err(&session, &to, e).await,
-    }
+    outcome(&session, &to, result, |_| {
+        "The customer can sign in now.".into()
+    })
+    .await
 }
 
 /// `POST /admin/products`: one price per filled-in cycle.
@@ -143,18 +149,10 @@ pub async fn create_product(
         products::create(&state.db, &v, &p.user_id, input).await
     }
     .await;
-    match result {
-        Ok(prod) => {
-            back(
-                &session,
-                "/admin/products",
-                Ok(format!("Added {}.", prod.name)),
-                None,
-            )
-            .await
-        }
-        Err(e) => back_err(&session, "/admin/products", e).await,
-    }
+    outcome(&session, "/admin/products", result, |prod| {
+        format!("Added {}.", prod.name)
+    })
+    .await
 }
 
 /// The prices of a product form: one field per cycle (`monthly`,
@@ -220,10 +218,10 @@ pub async fn update_product(
         products::update(&state.db, &v, &p.user_id, &id, input).await
     }
     .await;
-    match result {
-        Ok(prod) => back(&session, &to, Ok(format!("Saved {}.", prod.name)), None).await,
-        Err(e) => back_err(&session, &to, e).await,
-    }
+    outcome(&session, &to, result, |prod| {
+        format!("Saved {}.", prod.name)
+    })
+    .await
 }
 
 /// `POST /admin/products/{id}/size`: a CloudPod product's template, CPU,
@@ -278,18 +276,10 @@ pub async fn product_size(
         products::update(&state.db, &v, &p.user_id, &id, input).await
     }
     .await;
-    match result {
-        Ok(prod) => {
-            back(
-                &session,
-                &to,
-                Ok(format!("Saved the size of {}.", prod.name)),
-                None,
-            )
-            .await
-        }
-        Err(e) => back_err(&session, &to, e).await,
-    }
+    outcome(&session, &to, result, |prod| {
+        format!("Saved the size of {}.", prod.name)
+    })
+    .await
 }
 
 /// The address of a form, or none when its first line is empty.
@@ -327,10 +317,7 @@ pub async fn update_customer(
         customers::update(&state.db, &v, &p.user_id, &id, input).await
     }
     .await;
-    match result {
-        Ok(c) => back(&session, &to, Ok(format!("Saved {}.", c.name)), None).await,
-        Err(e) => back_err(&session, &to, e).await,
-    }
+    outcome(&session, &to, result, |c| format!("Saved {}.", c.name)).await
 }
 
 /// `POST /admin/billing-profile`.
@@ -353,18 +340,10 @@ pub async fn update_billing_profile(
         billing::profile::set(&state.db, &v, &p.user_id, input).await
     }
     .await;
-    match result {
-        Ok(_) => {
-            back(
-                &session,
-                to,
-                Ok("Saved. New invoices carry these details.".into()),
-                None,
-            )
-            .await
-        }
-        Err(e) => back_err(&session, to, e).await,
-    }
+    outcome(&session, &to, result, |_| {
+        "Saved. New invoices carry these details.".into()
+    })
+    .await
 }
 
 /// `POST /{admin|portal}/subscriptions/{id}/change`: move to another plan
@@ -435,18 +414,10 @@ pub async fn invoice_status(
         }
     }
     .await;
-    match result {
-        Ok(inv) => {
-            back(
-                &session,
-                &to,
-                Ok(format!("{} is {} now.", inv.display_number(), inv.status)),
-                None,
-            )
-            .await
-        }
-        Err(e) => back_err(&session, &to, e).await,
-    }
+    outcome(&session, &to, result, |inv| {
+        format!("{} is {} now.", inv.display_number(), inv.status)
+    })
+    .await
 }
 
 /// `POST /{admin|portal}/subscriptions/{id}/cancel`: at the end of the period.
@@ -614,18 +585,10 @@ pub async fn create_coupon(
         billing::coupons::create(&state.db, &v, &p.user_id, input).await
     }
     .await;
-    match result {
-        Ok(c) => {
-            back(
-                &session,
-                "/admin/coupons",
-                Ok(format!("Added {} ({}).", c.code, c.describe())),
-                None,
-            )
-            .await
-        }
-        Err(e) => back_err(&session, "/admin/coupons", e).await,
-    }
+    outcome(&session, "/admin/coupons", result, |c| {
+        format!("Added {} ({}).", c.code, c.describe())
+    })
+    .await
 }
 
 /// `POST /admin/coupons/{id}/{enable|disable}`.
@@ -682,18 +645,10 @@ pub async fn create_tax_rate(
         billing::tax::create(&state.db, &v, &p.user_id, input).await
     }
     .await;
-    match result {
-        Ok(r) => {
-            back(
-                &session,
-                "/admin/tax-rates",
-                Ok(format!("Added {} for {}.", r.name, r.country)),
-                None,
-            )
-            .await
-        }
-        Err(e) => back_err(&session, "/admin/tax-rates", e).await,
-    }
+    outcome(&session, "/admin/tax-rates", result, |r| {
+        format!("Added {} for {}.", r.name, r.country)
+    })
+    .await
 }
 
 /// `POST /admin/products/{id}/{active|inactive}`: sell it, or stop selling it
