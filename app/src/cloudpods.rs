@@ -27,6 +27,8 @@ pub struct PodRow {
     pub customer_actions: Vec<String>,
     /// A job is queued or running on it, or it is on its way up or down.
     pub busy: bool,
+    /// The guest on its node: "LXC container mooring-…" or "Proxmox VM 101".
+    pub guest: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -74,7 +76,15 @@ async fn rows(
         ) || mooring_core::cloudpods::busy(db, &p.id)
             .await
             .unwrap_or(false);
+        let guest = match p.provider.as_str() {
+            "proxmox" if p.provider_ref.parse::<u32>().is_ok() => {
+                format!("Proxmox VM {}", p.provider_ref)
+            }
+            "proxmox" => "Proxmox VM (not made yet)".to_string(),
+            _ => format!("LXC container {}", p.provider_ref),
+        };
         out.push(PodRow {
+            guest,
             busy,
             customer_actions,
             customer: customers.get(&p.customer_id).cloned().unwrap_or_default(),

@@ -1,12 +1,13 @@
 // A Proxmox VE node in the browser, against the Proxmox stand-in (its API
 // over HTTPS with its own CA): the operator adds it with an API token and
 // the cluster CA (a bad network is refused next to its field), tests the
-// connection through the API, sees a wrong token refused, fixes it, and
-// removes the node. Projects take turns: a hypervisor in the tenant would
+// connection through the API, makes a VM on it for a customer by hand
+// (followed on its page, then destroyed), sees a wrong token refused,
+// fixes it, and removes the node. Projects take turns: a hypervisor in the tenant would
 // take the LXC test's pods.
 import { readFileSync } from "node:fs";
 import { expect, test } from "@playwright/test";
-import { signIn, withLock } from "./helpers";
+import { addCustomerWithLogin, eventually, signIn, withLock } from "./helpers";
 
 test("add a Proxmox VE node with its API token and CA", async ({ page }, info) => {
   // Waiting for the hypervisor lock counts against the test's time.
@@ -44,6 +45,37 @@ test("add a Proxmox VE node with its API token and CA", async ({ page }, info) =
     await expect(page.getByTestId("flash")).toContainText("Connected to the Proxmox VE API of node pve as mooring@pve!e2e");
     await expect(page.getByTestId("server-status")).toHaveText("online");
     await expect(page.getByTestId("probes-table")).toContainText("yes");
+
+    // A VM made by hand on it for a customer: cloned through the API, its
+    // job followed on its page, then destroyed.
+    const tag = `${info.project.name}-${Date.now() % 100000}`;
+    const sku = `VM-${tag}`.toUpperCase();
+    await page.goto("/admin/products");
+    await page.getByLabel("Name", { exact: true }).fill(`VM ${tag}`);
+    await page.getByLabel("SKU").fill(sku);
+    await page.getByLabel("Monthly price", { exact: true }).fill("12");
+    await page.getByRole("button", { name: "Add the product" }).click();
+    await expect(page.getByTestId("flash")).toContainText(`Added VM ${tag}.`);
+    await addCustomerWithLogin(page, `VM owner ${tag}`, `vm-${tag}@example.com`, "customer portal password");
+    await page.goto("/admin/cloudpods");
+    await page.getByLabel("Customer").selectOption({ label: `VM owner ${tag} <vm-${tag}@example.com>` });
+    await page.getByLabel("Product").selectOption({ label: `VM ${tag} (${sku})` });
+    await page.getByLabel("Name", { exact: true }).fill(`vm-${tag}`);
+    await page.getByRole("button", { name: "Make the CloudPod" }).click();
+    await expect(page).toHaveURL(/\/admin\/cloudpods\/[0-9a-f-]{36}$/);
+    await expect(page.getByTestId("flash")).toContainText(`Making vm-${tag}`);
+    const podUrl = page.url();
+    await eventually(page, podUrl, async () => {
+      await expect(page.getByTestId("cloudpod-status")).toHaveText("active");
+    });
+    await expect(page.getByTestId("cloudpod-ip")).toHaveText(/^10\.216\.0\.\d+$/);
+    await expect(page.getByTestId("cloudpod-guest")).toHaveText(/^Proxmox VM \d+$/);
+    await page.getByRole("button", { name: /^Destroy / }).click();
+    await eventually(page, podUrl, async () => {
+      await expect(page.getByTestId("cloudpod-status")).toHaveText("terminated");
+    });
+    await page.goto(`/admin/servers`);
+    await page.getByRole("link", { name }).click();
 
     // A wrong token is refused, clearly; the right one works again. The
     // form keeps the settings; a blank secret keeps the stored one.

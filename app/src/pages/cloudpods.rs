@@ -7,11 +7,13 @@ use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
+    billing::{billing_customers, billing_products},
     cloudpods::{cloudpod_detail, cloudpods_list, PodRow},
     components::{
         common::{load_error, FilterNav},
         format::short_time,
         islands::LiveJob,
+        layout::FieldError,
     },
 };
 
@@ -107,6 +109,20 @@ pub fn AdminCloudPods() -> impl IntoView {
     let status = q.with_untracked(|m| m.get("status")).unwrap_or_default();
     let shown = status.clone();
     let list = Resource::new_blocking(move || status.clone(), |s| cloudpods_list(Some(s)));
+    let choices = Resource::new_blocking(
+        || (),
+        |_| async {
+            let customers = billing_customers(None).await?;
+            let products = billing_products().await?;
+            Ok::<_, ServerFnError>((
+                customers,
+                products
+                    .into_iter()
+                    .filter(|p| p.kind == "cloudpod" && p.status == "active")
+                    .collect::<Vec<_>>(),
+            ))
+        },
+    );
     let filters = vec![
         ("", "All"),
         ("active", "Active"),
@@ -118,13 +134,41 @@ pub fn AdminCloudPods() -> impl IntoView {
     view! {
         <Title text="CloudPods"/>
         <h1>"CloudPods"</h1>
-        <p class="muted">"Containers on your hypervisor servers. Customers get one when they pay for a CloudPod product; dunning suspends and ends them."</p>
+        <p class="muted">"Containers (LXC) or VMs (Proxmox VE) on your hypervisor servers. Customers get one when they pay for a CloudPod product; dunning suspends and ends them."</p>
         <FilterNav base="/admin/cloudpods" param="status" label="Filter CloudPods" filters current=shown/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
                     Ok(rows) => view! { <PodsTable rows base="/admin/cloudpods" operator=true/> }.into_any(),
                     Err(e) => load_error("the CloudPods", e),
+                }
+            })}
+        </Suspense>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match choices.await {
+                    Ok((customers, products)) if customers.is_empty() || products.is_empty() => view! {
+                        <p class="muted">"To make a CloudPod by hand, add a customer and an active CloudPod product first."</p>
+                    }.into_any(),
+                    Ok((customers, products)) => view! {
+                        <section class="card form-card" aria-labelledby="make-pod">
+                            <h2 id="make-pod">"Make a CloudPod"</h2>
+                            <p class="muted">"For a customer, outside an order: it is sized by the product and placed on the least-loaded hypervisor."</p>
+                            <form method="post" action="/admin/cloudpods" class="form grid-form">
+                                <div class="field"><label for="pod-customer">"Customer"</label>
+                                    <select id="pod-customer" name="customerId" required=true>
+                                        {customers.into_iter().map(|c| view! { <option value=c.id.clone()>{format!("{} <{}>", c.name, c.email)}</option> }).collect_view()}
+                                    </select><FieldError field="customerId"/></div>
+                                <div class="field"><label for="pod-product">"Product"</label>
+                                    <select id="pod-product" name="productId" required=true>
+                                        {products.into_iter().map(|p| view! { <option value=p.id.clone()>{format!("{} ({})", p.name, p.sku)}</option> }).collect_view()}
+                                    </select><FieldError field="productId"/></div>
+                                <div class="field"><label for="pod-name">"Name"</label><input id="pod-name" name="name" required=true placeholder="web-42" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" title="lowercase letters, digits and dashes"/><FieldError field="name"/></div>
+                                <button type="submit" class="button primary">"Make the CloudPod"</button>
+                            </form>
+                        </section>
+                    }.into_any(),
+                    Err(e) => load_error("customers and products", e),
                 }
             })}
         </Suspense>
@@ -156,6 +200,7 @@ pub fn AdminCloudPod() -> impl IntoView {
                                 <tr><th scope="row">"Customer"</th><td><a href=format!("/admin/customers/{}", p.customer_id)>{p.customer.clone()}</a></td></tr>
                                 <tr><th scope="row">"Address"</th><td data-testid="cloudpod-ip">{p.ipv4.clone().unwrap_or_else(|| "not yet".into())}</td></tr>
                                 <tr><th scope="row">"Node"</th><td>{p.node.clone().unwrap_or_else(|| "not placed yet".into())}</td></tr>
+                                <tr><th scope="row">"Guest"</th><td data-testid="cloudpod-guest">{p.guest.clone()}</td></tr>
                                 <tr><th scope="row">"Template"</th><td>{p.template.clone()}</td></tr>
                                 <tr><th scope="row">"Size"</th><td>{p.size.clone()}</td></tr>
                                 <tr><th scope="row">"Created"</th><td>{short_time(&p.created_at)}</td></tr>

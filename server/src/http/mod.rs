@@ -256,6 +256,7 @@ pub fn app(state: AppState) -> Router {
             post(node_forms::accept_host_key),
         )
         .route("/admin/servers/{id}/delete", post(node_forms::delete))
+        .route("/admin/cloudpods", post(node_forms::create_cloudpod))
         .route(
             "/admin/cloudpods/{id}/{action}",
             post(node_forms::cloudpod_action),

@@ -242,6 +242,43 @@ pub async fn delete(
     }
 }
 
+/// `POST /admin/cloudpods`: an operator makes a pod for a customer; its
+/// page then follows the provisioning job.
+pub async fn create_cloudpod(
+    State(state): State<AppState>,
+    PortalCaller(p, _): PortalCaller,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let input = mooring_core::cloudpods::PodInput {
+        customer_id: opt(&f, "customerId"),
+        product_id: opt(&f, "productId"),
+        name: Some(field(&f, "name")),
+        ..Default::default()
+    };
+    let result = async {
+        let v = mooring_core::billing::viewer(&state.db, &p).await?;
+        mooring_core::cloudpods::create(&state.db, &v, &p.user_id, input).await
+    }
+    .await;
+    match result {
+        Ok((pod, _)) => {
+            back(
+                &session,
+                &format!("/admin/cloudpods/{}", pod.id),
+                Ok(format!(
+                    "Making {}: its job below shows how it goes.",
+                    pod.name
+                )),
+                None,
+            )
+            .await
+        }
+        Err(e) => back_err(&session, "/admin/cloudpods", e).await,
+    }
+}
+
 /// `POST /{admin|portal}/cloudpods/{id}/{action}`: queue an action on a
 /// CloudPod (core decides who may).
 pub async fn cloudpod_action(
