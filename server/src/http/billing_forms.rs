@@ -340,7 +340,7 @@ pub async fn update_billing_profile(
         billing::profile::set(&state.db, &v, &p.user_id, input).await
     }
     .await;
-    outcome(&session, &to, result, |_| {
+    outcome(&session, to, result, |_| {
         "Saved. New invoices carry these details.".into()
     })
     .await
