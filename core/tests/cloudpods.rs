@@ -253,6 +253,67 @@ async fn pods_flow(t: testkit::TestDb, host: &str) {
     };
     assert!(log.iter().any(|l| l.contains(said)), "{log:?}");
 
+    // An attempt that stopped between making the container and finishing
+    // its setup: the next attempt finishes it (hostname, marker).
+    let on_node = |script: String| {
+        let nodes = nodes.clone();
+        let hv = hv.clone();
+        async move {
+            nodes
+                .check(
+                    &hv,
+                    &Cmd::new("sh").arg("-c").arg(script),
+                    None,
+                    std::time::Duration::from_secs(60),
+                    &mut |_, _| {},
+                )
+                .await
+                .unwrap()
+                .stdout
+        }
+    };
+    let dir = format!("{}/{}", lxc::LXC_PATH, pod.provider_ref);
+    on_node(format!(
+        "lxc-stop -P {p} -n {n} -k; rm {dir}/.mooring-ready; sed -i 's/^lxc.uts.name = .*/lxc.uts.name = {n}/' {dir}/config",
+        p = lxc::LXC_PATH,
+        n = pod.provider_ref
+    ))
+    .await;
+    let mut tx = db.begin_write().await.unwrap();
+    let redo = jobs::enqueue(
+        &db,
+        &mut tx,
+        jobs::NewJob::new(
+            DEFAULT_TENANT_ID,
+            cloudpods::PROVISION,
+            serde_json::json!({ "cloudPodId": pod.id }),
+        )
+        .target("cloudpod", pod.id.clone()),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    drain(&worker).await;
+    assert_eq!(
+        jobs::get(&db, &principal(), &redo).await.unwrap().status,
+        "succeeded"
+    );
+    let fixed = on_node(format!(
+        "grep '^lxc.uts.name' {dir}/config; ls {dir}/.mooring-ready"
+    ))
+    .await;
+    assert!(fixed.contains("lxc.uts.name = pia-box"), "{fixed}");
+    let redo_log: Vec<String> =
+        sqlx::query_scalar("SELECT line FROM job_logs WHERE job_id = $1 ORDER BY seq")
+            .bind(&redo)
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert!(
+        redo_log.iter().any(|l| l.contains("finishing its setup")),
+        "{redo_log:?}"
+    );
+
     // Provisioning again changes nothing.
     let mut tx = db.begin_write().await.unwrap();
     jobs::enqueue(

@@ -432,6 +432,79 @@ async fn proxmox_flow(t: testkit::TestDb) {
         pve.vm(raced.provider_ref.parse().unwrap()).unwrap().name,
         "raced-vm"
     );
+
+    // A VM that is not the pod's is never touched: the failed pod is made
+    // to point at the other client's VM, and destroying the pod leaves it.
+    sqlx::query("UPDATE cloudpods SET provider_ref = $1 WHERE id = $2")
+        .bind(next.to_string())
+        .bind(&broken.id)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let before = pve.vm(next).unwrap();
+    let calls_before = pve.calls().len();
+    let (_, job) = cloudpods::act(&db, &admin(), "op", &broken.id, "destroy")
+        .await
+        .unwrap();
+    drain(&worker).await;
+    assert_eq!(job_of(&db, &job).await.status, "succeeded");
+    assert_eq!(
+        cloudpods::get(&db, &admin(), &broken.id)
+            .await
+            .unwrap()
+            .status,
+        "terminated"
+    );
+    assert_eq!(pve.vm(next), Some(before), "the other VM is as it was");
+    let touched: Vec<_> = pve
+        .calls()
+        .into_iter()
+        .skip(calls_before)
+        .filter(|(m, p, _)| m != "GET" && p.contains(&format!("/qemu/{next}/")))
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
+
+    // Its pods gone, the server may become an LXC node: the token goes.
+    let lxc = servers::update(
+        &nodes,
+        &principal(),
+        &hv.id,
+        ServerInput {
+            hypervisor: Some(HypervisorInput {
+                kind: Some("lxc".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(lxc, Err(CoreError::Conflict(_))),
+        "the raced pod still lives on it: {lxc:?}"
+    );
+    cloudpods::act(&db, &admin(), "op", &raced.id, "destroy")
+        .await
+        .unwrap();
+    drain(&worker).await;
+    let lxc = servers::update(
+        &nodes,
+        &principal(),
+        &hv.id,
+        ServerInput {
+            hypervisor: Some(HypervisorInput {
+                kind: Some("lxc".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(lxc.hypervisor.kind(), "lxc");
+    assert_eq!(
+        lxc.hypervisor_secret, None,
+        "the Proxmox token is forgotten"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -389,8 +389,18 @@ async fn version() -> Response {
     ok(json!({ "version": "8.2.4", "release": "8.2", "repoid": "faa83925c9641325" }))
 }
 
-async fn next_id(State(s): State<ProxmoxStandin>) -> Response {
+async fn next_id(State(s): State<ProxmoxStandin>, RawQuery(q): RawQuery) -> Response {
     let i = s.inner.lock().unwrap();
+    // With `vmid`: that id if it is free, else an error.
+    if let Some(want) = params(q, b"").get("vmid") {
+        return match want.parse::<u32>() {
+            Ok(n) if i.vms.contains_key(&n) => {
+                bad_params(json!({ "vmid": format!("VM {n} already exists") }))
+            }
+            Ok(n) => ok(json!(n.to_string())),
+            Err(_) => bad_params(json!({ "vmid": "type check ('integer') failed" })),
+        };
+    }
     let id = (100..).find(|n| !i.vms.contains_key(n)).unwrap();
     // The API answers the id as a string.
     ok(json!(id.to_string()))
@@ -517,6 +527,10 @@ async fn clone_vm(
         vm.status = "stopped".into();
         vm.qmpstatus = "stopped".into();
         vm.lock = Some("clone".into());
+        vm.config.remove("description");
+        if let Some(d) = p.get("description") {
+            vm.config.insert("description".into(), d.clone());
+        }
         vm.config.insert(
             "scsi0".into(),
             format!("local-lvm:vm-{newid}-disk-0,size={}G", vm.disk_gb),

@@ -84,8 +84,9 @@ pub trait Hypervisor: Send + Sync {
     async fn destroy(&self, reference: &str, out: Lines<'_>) -> Result<(), NodeError>;
 }
 
-/// The provider `node` runs pods with.
-pub fn of(nodes: &Nodes, node: &Server) -> Result<Box<dyn Hypervisor>, NodeError> {
+/// The provider `node` runs the pod `owner` with (its id: a Proxmox VM
+/// carries it, so Mooring never acts on a VM that is not the pod's).
+pub fn of(nodes: &Nodes, node: &Server, owner: &str) -> Result<Box<dyn Hypervisor>, NodeError> {
     Ok(match &node.hypervisor {
         HypervisorConfig::Lxc => Box::new(Lxc {
             nodes: nodes.clone(),
@@ -94,6 +95,7 @@ pub fn of(nodes: &Nodes, node: &Server) -> Result<Box<dyn Hypervisor>, NodeError
         HypervisorConfig::Proxmox(cfg) => Box::new(Proxmox {
             pve: proxmox_client(&nodes.vault, node)?,
             cfg: cfg.clone(),
+            mark: format!("mooring-cloudpod:{owner}"),
         }),
     })
 }
@@ -147,10 +149,12 @@ impl Hypervisor for Lxc {
 
 /// VMs cloned from the node's template through the Proxmox VE API; the
 /// pod's address and hostname go in by cloud-init (`ipconfig0`, the VM's
-/// name).
+/// name). Each VM's description carries its pod's mark; a VM without it is
+/// someone else's and is never touched.
 struct Proxmox {
     pve: Pve,
     cfg: ProxmoxConfig,
+    mark: String,
 }
 
 fn vmid(reference: &str) -> Result<u32, NodeError> {
@@ -175,6 +179,19 @@ fn disk_gb(line: &str) -> Option<f64> {
 }
 
 impl Proxmox {
+    /// Whether VM `id` is this pod's: `None` when this node has no such VM.
+    async fn ours(&self, id: u32) -> Result<Option<bool>, NodeError> {
+        if self.pve.vm(id).await?.is_none() {
+            return Ok(None);
+        }
+        let config = self.pve.config(id).await?;
+        Ok(Some(
+            config["description"]
+                .as_str()
+                .is_some_and(|d| d.contains(&self.mark)),
+        ))
+    }
+
     /// Wait while a task (a clone left by an earlier attempt) holds the VM.
     async fn unlocked(&self, id: u32, out: Lines<'_>) -> Result<(), NodeError> {
         let started = tokio::time::Instant::now();
@@ -206,12 +223,13 @@ impl Hypervisor for Proxmox {
         "proxmox"
     }
 
-    async fn reserve(&self, current: &str, guest: &Guest) -> Result<String, NodeError> {
+    async fn reserve(&self, current: &str, _guest: &Guest) -> Result<String, NodeError> {
         if let Ok(id) = current.parse::<u32>() {
-            match self.pve.vm(id).await? {
-                None => return Ok(current.to_string()),
-                Some(vm) if vm.name == guest.hostname => return Ok(current.to_string()),
-                Some(_) => {}
+            match self.ours(id).await? {
+                Some(true) => return Ok(current.to_string()),
+                // Ids are the cluster's: free here may be taken elsewhere.
+                None if self.pve.id_free(id).await? => return Ok(current.to_string()),
+                _ => {}
             }
         }
         Ok(self.pve.next_id().await?.to_string())
@@ -219,7 +237,7 @@ impl Hypervisor for Proxmox {
 
     async fn create(&self, guest: &Guest, out: Lines<'_>) -> Result<(), NodeError> {
         let id = vmid(&guest.reference)?;
-        match self.pve.vm(id).await? {
+        match self.ours(id).await? {
             None => {
                 out(
                     Stream::Stdout,
@@ -234,6 +252,7 @@ impl Hypervisor for Proxmox {
                         self.cfg.template_vmid,
                         id,
                         &guest.hostname,
+                        &format!("Mooring CloudPod {}\n{}", guest.hostname, self.mark),
                         self.cfg.storage.as_deref(),
                         out,
                     )
@@ -247,13 +266,12 @@ impl Hypervisor for Proxmox {
                     other => other?,
                 }
             }
-            Some(vm) if vm.name != guest.hostname => {
+            Some(false) => {
                 return Err(NodeError::Busy(format!(
-                    "VM id {id} belongs to {}; the next attempt takes another",
-                    vm.name
+                    "VM id {id} belongs to another guest; the next attempt takes another"
                 )))
             }
-            Some(_) => out(Stream::Stdout, &format!("VM {id} exists")),
+            Some(true) => out(Stream::Stdout, &format!("VM {id} exists")),
         }
         self.unlocked(id, out).await?;
         let n = guest.network;
@@ -309,7 +327,8 @@ impl Hypervisor for Proxmox {
 
     async fn power(&self, reference: &str) -> Result<Power, NodeError> {
         let id = vmid(reference)?;
-        if self.pve.vm(id).await?.is_none() {
+        if self.ours(id).await? != Some(true) {
+            // Gone, or another guest's now: nothing of this pod's runs.
             return Ok(Power::Missing);
         }
         let (status, qmp) = self.pve.current(id).await?;
@@ -390,9 +409,16 @@ impl Hypervisor for Proxmox {
             out(Stream::Stdout, "no VM was made");
             return Ok(());
         };
+        if self.ours(id).await? == Some(true) {
+            // A clone or an earlier destroy may still hold it.
+            self.unlocked(id, out).await?;
+        }
         match self.power(reference).await? {
             Power::Missing => {
-                out(Stream::Stdout, &format!("VM {id} is gone"));
+                out(
+                    Stream::Stdout,
+                    &format!("VM {id} is gone (or not this pod's)"),
+                );
                 return Ok(());
             }
             Power::Running | Power::Frozen => self.pve.action(id, "stop", &[], out).await?,

@@ -63,39 +63,49 @@ pub async fn create(
         gw = spec.network.gateway,
     );
     let body = r#"mkdir -p "$P"
-if lxc-info -P "$P" -n "$N" >/dev/null 2>&1; then echo "container $N exists"; exit 0; fi
 T="$1"; MEM="$2"; CPU="$3"; H="$4"; DISK="$5"
-if ! [ -e "/usr/share/lxc/templates/lxc-$T" ]; then
-  echo "this node has no LXC $T template: apt-get install lxc-templates debootstrap (Debian) or busybox-static (busybox)" >&2
-  exit 3
-fi
-cat > "$P/$N.conf"
-if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-  printf 'lxc.cgroup2.memory.max = %sM\nlxc.cgroup2.cpu.max = %s 100000\n' "$MEM" "$CPU" >> "$P/$N.conf"
-else
-  printf 'lxc.cgroup.memory.limit_in_bytes = %sM\nlxc.cgroup.cpu.cfs_quota_us = %s\nlxc.cgroup.cpu.cfs_period_us = 100000\n' "$MEM" "$CPU" >> "$P/$N.conf"
-fi
-__BRIDGE__
-# The disk: an ext4 image of the pod's size on a loop device, so the size
-# holds; a node without loop devices keeps a plain directory (said so).
-if [ -e /dev/loop-control ] && command -v mkfs.ext4 >/dev/null 2>&1 && losetup -f >/dev/null 2>&1; then
-  B="-B loop --fssize ${DISK}G"; echo "disk: ${DISK} GiB (an ext4 image on a loop device)"
-else
-  B="-B dir"; echo "disk: this node has no free loop device, so the ${DISK} GiB size is not enforced"
-fi
-echo "creating $N from the $T template"
-if [ "$T" = debian ]; then
-  lxc-create -P "$P" -n "$N" -t debian $B -f "$P/$N.conf" -- -r bookworm
-else
-  lxc-create -P "$P" -n "$N" -t "$T" $B -f "$P/$N.conf"
-fi
-# Templates name the host after the container; the pod's hostname wins.
-sed -i "s/^lxc.uts.name = .*/lxc.uts.name = $H/" "$P/$N/config"
-# The address is LXC's (static): no DHCP client inside may take it away.
 R="$P/$N/rootfs"
-if [ -f "$P/$N/rootdev" ]; then
-  mount -o loop "$P/$N/rootdev" "$R"; trap 'umount "$R"' EXIT
+if lxc-info -P "$P" -n "$N" >/dev/null 2>&1; then
+  # Made before: done, or an attempt that stopped before its setup ended.
+  if [ -f "$P/$N/.mooring-ready" ]; then echo "container $N exists"; exit 0; fi
+  S=$(lxc-info -P "$P" -n "$N" -sH)
+  if [ "$S" != STOPPED ]; then echo "container $N exists ($S)"; exit 0; fi
+  echo "container $N exists; finishing its setup"
+else
+  if ! [ -e "/usr/share/lxc/templates/lxc-$T" ]; then
+    echo "this node has no LXC $T template: apt-get install lxc-templates debootstrap (Debian) or busybox-static (busybox)" >&2
+    exit 3
+  fi
+  cat > "$P/$N.conf"
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    printf 'lxc.cgroup2.memory.max = %sM\nlxc.cgroup2.cpu.max = %s 100000\n' "$MEM" "$CPU" >> "$P/$N.conf"
+  else
+    printf 'lxc.cgroup.memory.limit_in_bytes = %sM\nlxc.cgroup.cpu.cfs_quota_us = %s\nlxc.cgroup.cpu.cfs_period_us = 100000\n' "$MEM" "$CPU" >> "$P/$N.conf"
+  fi
+__BRIDGE__
+  # The disk: an ext4 image of the pod's size on a loop device, so the size
+  # holds; a node without loop devices keeps a plain directory (said so).
+  if [ -e /dev/loop-control ] && command -v mkfs.ext4 >/dev/null 2>&1 && losetup -f >/dev/null 2>&1; then
+    B="-B loop --fssize ${DISK}G"; echo "disk: ${DISK} GiB (an ext4 image on a loop device)"
+  else
+    B="-B dir"; echo "disk: this node has no free loop device, so the ${DISK} GiB size is not enforced"
+  fi
+  echo "creating $N from the $T template"
+  if [ "$T" = debian ]; then
+    lxc-create -P "$P" -n "$N" -t debian $B -f "$P/$N.conf" -- -r bookworm
+  else
+    lxc-create -P "$P" -n "$N" -t "$T" $B -f "$P/$N.conf"
+  fi
 fi
+# The setup, safe to repeat (the container is stopped). Templates name the
+# host after the container; the pod's hostname wins.
+sed -i "s/^lxc.uts.name = .*/lxc.uts.name = $H/" "$P/$N/config"
+if [ -f "$P/$N/rootdev" ] && ! mountpoint -q "$R"; then
+  mount -o loop "$P/$N/rootdev" "$R"
+  trap 'umount "$R"' EXIT
+  trap 'exit 1' INT TERM HUP
+fi
+# The address is LXC's (static): no DHCP client inside may take it away.
 if [ -f "$R/etc/init.d/rcS" ]; then sed -i '/udhcpc/d' "$R/etc/init.d/rcS"; fi
 # Debian's init names the host from /etc/hostname at boot.
 if [ -f "$R/etc/hostname" ]; then
@@ -105,6 +115,7 @@ fi
 if [ -f "$R/etc/network/interfaces" ]; then
   printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet manual\n' > "$R/etc/network/interfaces"
 fi
+touch "$P/$N/.mooring-ready"
 echo "created $N""#
     .replace("__BRIDGE__", ENSURE_BRIDGE);
     let cmd = script(&body).arg(&spec.reference).args([

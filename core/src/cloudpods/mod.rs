@@ -636,7 +636,7 @@ impl CloudPods {
         let Some(node) = self.node_of(pod).await? else {
             return Ok(None);
         };
-        let hv = hypervisor::of(&self.nodes, &node)?;
+        let hv = hypervisor::of(&self.nodes, &node, &pod.id)?;
         Ok(Some((node, hv)))
     }
 
@@ -652,7 +652,7 @@ impl CloudPods {
         .await?;
         ctx.progress(10, "choosing a node").await?;
         let (node, ip) = assign(db, pod).await?;
-        let hv = hypervisor::of(&self.nodes, &node)?;
+        let hv = hypervisor::of(&self.nodes, &node, &pod.id)?;
         ctx.log(
             "stdout",
             format!("on {} ({}) at {ip}", node.name, hv.kind()),

@@ -455,7 +455,11 @@ impl Pve {
         }
         Err(match status.as_u16() {
             401 | 403 => NodeError::ApiAuth(message),
-            502..=504 => NodeError::Unreachable(format!("{status}: {message}")),
+            // 595/596: the cluster node that answered cannot reach the one asked.
+            502..=504 | 595 | 596 => NodeError::Unreachable(format!("{status}: {message}")),
+            _ if message.contains("can't lock file") || message.contains("got timeout") => {
+                NodeError::Busy(message)
+            }
             s => NodeError::Api { status: s, message },
         })
     }
@@ -503,6 +507,24 @@ impl Pve {
                 status: 200,
                 message: format!("nextid answered {v}"),
             })
+    }
+
+    /// `GET /cluster/nextid?vmid=N`: whether the cluster has no guest `id`.
+    pub async fn id_free(&self, id: u32) -> Result<bool, NodeError> {
+        match self
+            .call(
+                reqwest::Method::GET,
+                &["cluster", "nextid"],
+                &[("vmid", id.to_string())],
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(NodeError::Api {
+                status: 400 | 500, ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET /nodes/{node}/qemu`: the node's VMs.
@@ -567,6 +589,7 @@ impl Pve {
         template: u32,
         newid: u32,
         name: &str,
+        description: &str,
         storage: Option<&str>,
         on_line: &mut (dyn FnMut(Stream, &str) + Send),
     ) -> Result<(), NodeError> {
@@ -574,6 +597,7 @@ impl Pve {
         let mut p = vec![
             ("newid", newid.to_string()),
             ("name", name.to_string()),
+            ("description", description.to_string()),
             ("full", "1".to_string()),
         ];
         if let Some(s) = storage {

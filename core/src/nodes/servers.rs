@@ -492,7 +492,15 @@ pub async fn update(
         &host,
         &roles,
     )?;
-    if hv.kind() != cur.hypervisor.kind() {
+    // What finds the pods' guests (the node, its API, the kind) and their
+    // addresses (the network) cannot change under living pods.
+    let moves_pods = match (&hv, &cur.hypervisor) {
+        (HypervisorConfig::Proxmox(a), HypervisorConfig::Proxmox(b)) => {
+            a.api_url != b.api_url || a.node != b.node || a.pod_network() != b.pod_network()
+        }
+        (a, b) => a.kind() != b.kind(),
+    };
+    if moves_pods {
         let living: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM cloudpods WHERE server_id = $1 AND status <> 'terminated'",
         )
@@ -501,7 +509,7 @@ pub async fn update(
         .await?;
         if living > 0 {
             return Err(CoreError::Conflict(format!(
-                "{living} CloudPod(s) live on {}; its hypervisor cannot change under them",
+                "{living} CloudPod(s) live on {}; its hypervisor, node, API address and pod network cannot change under them",
                 cur.name
             )));
         }
@@ -519,7 +527,8 @@ pub async fn update(
     };
     sqlx::query(&format!(
         "UPDATE servers SET name = $1, host = $2, ip = $3, port = $4, ssh_user = $5, roles = $6, updated_at = $7, \
-         hypervisor = $10, hypervisor_config = $11, hypervisor_secret = COALESCE($12, hypervisor_secret){forget} \
+         hypervisor = $10, hypervisor_config = $11, \
+         hypervisor_secret = CASE WHEN $10 = 'lxc' THEN NULL ELSE COALESCE($12, hypervisor_secret) END{forget} \
          WHERE id = $8 AND tenant_id = $9"
     ))
     .bind(&name)

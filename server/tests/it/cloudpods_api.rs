@@ -397,6 +397,24 @@ async fn proxmox_api(t: testkit::TestDb) {
     )
     .await;
     assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    for change in [
+        json!({ "node": "pve2" }),
+        json!({ "network": "10.99.0.0/24" }),
+    ] {
+        let (st, b) = call(
+            &s,
+            M::PUT,
+            &format!("/api/servers/{id}"),
+            &jwt,
+            Some(json!({ "hypervisor": change })),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::CONFLICT,
+            "what finds the pod's VM stays while it lives: {b}"
+        );
+    }
     // A new secret is taken; nothing else given changes.
     let (st, b) = call(
         &s,
