@@ -99,6 +99,49 @@ pub struct Flash {
     pub secret: Option<String>,
     /// The form field an error is about, to show it next to that field.
     pub field: Option<String>,
+    /// What the refused form said (never its secrets), to fill it again.
+    #[serde(default)]
+    pub values: Vec<(String, String)>,
+}
+
+/// What the refused form said in field `name`, to fill it again (server
+/// side; `None` when the last form was not refused or did not say).
+pub fn kept(name: &str) -> Option<String> {
+    #[cfg(feature = "ssr")]
+    {
+        current_flash().filter(|f| f.kind == "error").and_then(|f| {
+            f.values
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let _ = name;
+        None
+    }
+}
+
+/// Every value the refused form gave for `name` (checkboxes).
+pub fn kept_all(name: &str) -> Option<Vec<String>> {
+    #[cfg(feature = "ssr")]
+    {
+        current_flash()
+            .filter(|f| f.kind == "error" && !f.values.is_empty())
+            .map(|f| {
+                f.values
+                    .iter()
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let _ = name;
+        None
+    }
 }
 
 /// The flash message of this request, if any (server side only).

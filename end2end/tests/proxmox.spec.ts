@@ -36,8 +36,17 @@ test("add a Proxmox VE node with its API token and CA", async ({ page }, info) =
     await fill("10.216.0.0");
     await expect(page.getByTestId("flash")).toContainText("network");
     await expect(page.locator("#network-error")).toBeVisible();
-
-    await fill("10.216.0.0/24");
+    // The form comes back as it was sent, but for the token's secret.
+    await expect(page.getByLabel("Name", { exact: true })).toHaveValue(name);
+    await expect(page.getByLabel("Proxmox VE VMs, through its API")).toBeChecked();
+    await expect(page.getByLabel("hypervisor")).toBeChecked();
+    await expect(page.getByLabel("web")).not.toBeChecked();
+    await expect(page.getByLabel("API address")).toHaveValue(url);
+    await expect(page.getByLabel("Pod network")).toHaveValue("10.216.0.0");
+    await expect(page.getByLabel("API token secret")).toHaveValue("");
+    await page.getByLabel("API token secret").fill("e2e-proxmox-secret");
+    await page.getByLabel("Pod network").fill("10.216.0.0/24");
+    await page.getByRole("button", { name: "Add the server" }).click();
     await expect(page).toHaveURL(/\/admin\/servers\/[0-9a-f-]{36}$/);
     await expect(page.getByTestId("flash")).toContainText(`Added ${name}. Test the connection to its API.`);
     await expect(page.getByTestId("hypervisor")).toHaveText("Proxmox VE, node pve, template VM 9000");

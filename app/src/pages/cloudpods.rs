@@ -157,13 +157,15 @@ pub fn AdminCloudPods() -> impl IntoView {
                             <form method="post" action="/admin/cloudpods" class="form grid-form">
                                 <div class="field"><label for="pod-customer">"Customer"</label>
                                     <select id="pod-customer" name="customerId" required=true>
-                                        {customers.into_iter().map(|c| view! { <option value=c.id.clone()>{format!("{} <{}>", c.name, c.email)}</option> }).collect_view()}
+                                        {let chosen = crate::server::kept("customerId");
+                                        customers.into_iter().map(|c| { let on = chosen.as_deref() == Some(c.id.as_str()); view! { <option value=c.id.clone() selected=on>{format!("{} <{}>", c.name, c.email)}</option> } }).collect_view()}
                                     </select><FieldError field="customerId"/></div>
                                 <div class="field"><label for="pod-product">"Product"</label>
                                     <select id="pod-product" name="productId" required=true>
-                                        {products.into_iter().map(|p| view! { <option value=p.id.clone()>{format!("{} ({})", p.name, p.sku)}</option> }).collect_view()}
+                                        {let chosen = crate::server::kept("productId");
+                                        products.into_iter().map(|p| { let on = chosen.as_deref() == Some(p.id.as_str()); view! { <option value=p.id.clone() selected=on>{format!("{} ({})", p.name, p.sku)}</option> } }).collect_view()}
                                     </select><FieldError field="productId"/></div>
-                                <div class="field"><label for="pod-name">"Name"</label><input id="pod-name" name="name" required=true placeholder="web-42" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" title="lowercase letters, digits and dashes"/><FieldError field="name"/></div>
+                                <div class="field"><label for="pod-name">"Name"</label><input id="pod-name" name="name" required=true placeholder="web-42" value=crate::server::kept("name") pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" title="lowercase letters, digits and dashes"/><FieldError field="name"/></div>
                                 <button type="submit" class="button primary">"Make the CloudPod"</button>
                             </form>
                         </section>

@@ -9,6 +9,7 @@ use leptos_router::hooks::use_params_map;
 use crate::{
     components::{common::load_error, format::short_time, layout::FieldError},
     nodes::{nodes_key, nodes_server, nodes_servers, ProxmoxView, ServerRow},
+    server::{kept, kept_all},
 };
 
 const ROLES: [&str; 7] = [
@@ -29,23 +30,26 @@ fn address(s: &ServerRow) -> String {
     }
 }
 
-/// The Proxmox VE fields of a server form, filled from `current`.
+/// The Proxmox VE fields of a server form: what a refused form said, else
+/// `current`.
 #[component]
 fn ProxmoxFields(current: Option<ProxmoxView>) -> impl IntoView {
     let c = current.clone();
-    let v = move |f: fn(&ProxmoxView) -> String| c.as_ref().map(f).unwrap_or_default();
+    let v = move |name: &str, f: fn(&ProxmoxView) -> String| {
+        kept(name).unwrap_or_else(|| c.as_ref().map(f).unwrap_or_default())
+    };
     let editing = current.is_some();
     view! {
-        <div class="field"><label for="px-url">"API address"</label><input id="px-url" name="apiUrl" placeholder="https://pve.example.com:8006 (default: the host, port 8006)" value=v(|p| p.api_url.clone())/><FieldError field="apiUrl"/></div>
-        <div class="field"><label for="px-token">"API token id"</label><input id="px-token" name="tokenId" placeholder="mooring@pve!cloudpods" value=v(|p| p.token_id.clone())/><FieldError field="tokenId"/></div>
+        <div class="field"><label for="px-url">"API address"</label><input id="px-url" name="apiUrl" placeholder="https://pve.example.com:8006 (default: the host, port 8006)" value=v("apiUrl", |p| p.api_url.clone())/><FieldError field="apiUrl"/></div>
+        <div class="field"><label for="px-token">"API token id"</label><input id="px-token" name="tokenId" placeholder="mooring@pve!cloudpods" value=v("tokenId", |p| p.token_id.clone())/><FieldError field="tokenId"/></div>
         <div class="field"><label for="px-secret">{if editing { "API token secret (blank: keep)" } else { "API token secret" }}</label><input id="px-secret" name="tokenSecret" type="password" autocomplete="off"/><FieldError field="tokenSecret"/></div>
-        <div class="field"><label for="px-node">"Node name"</label><input id="px-node" name="node" placeholder="pve" value=v(|p| p.node.clone())/><FieldError field="node"/></div>
-        <div class="field"><label for="px-template">"Template VM id"</label><input id="px-template" name="templateVmid" inputmode="numeric" placeholder="9000" value=v(|p| p.template_vmid.to_string())/><FieldError field="templateVmid"/></div>
-        <div class="field"><label for="px-storage">"Storage for clones (optional)"</label><input id="px-storage" name="storage" placeholder="local-lvm" value=v(|p| p.storage.clone().unwrap_or_default())/><FieldError field="storage"/></div>
-        <div class="field"><label for="px-disk">"Boot disk"</label><input id="px-disk" name="disk" placeholder="scsi0" value=v(|p| p.disk.clone())/><FieldError field="disk"/></div>
-        <div class="field"><label for="px-network">"Pod network"</label><input id="px-network" name="network" placeholder="10.214.0.0/24" value=v(|p| p.network.clone())/><FieldError field="network"/></div>
-        <div class="field"><label for="px-gateway">"Gateway (optional)"</label><input id="px-gateway" name="gateway" placeholder="first address of the network" value=v(|p| p.gateway.clone().unwrap_or_default())/><FieldError field="gateway"/></div>
-        <div class="field wide"><label for="px-ca">"Cluster CA certificate (/etc/pve/pve-root-ca.pem)"</label><textarea id="px-ca" name="caPem" rows="4" placeholder="-----BEGIN CERTIFICATE-----">{v(|p| p.ca_pem.clone().unwrap_or_default())}</textarea><FieldError field="caPem"/></div>
+        <div class="field"><label for="px-node">"Node name"</label><input id="px-node" name="node" placeholder="pve" value=v("node", |p| p.node.clone())/><FieldError field="node"/></div>
+        <div class="field"><label for="px-template">"Template VM id"</label><input id="px-template" name="templateVmid" inputmode="numeric" placeholder="9000" value=v("templateVmid", |p| p.template_vmid.to_string())/><FieldError field="templateVmid"/></div>
+        <div class="field"><label for="px-storage">"Storage for clones (optional)"</label><input id="px-storage" name="storage" placeholder="local-lvm" value=v("storage", |p| p.storage.clone().unwrap_or_default())/><FieldError field="storage"/></div>
+        <div class="field"><label for="px-disk">"Boot disk"</label><input id="px-disk" name="disk" placeholder="scsi0" value=v("disk", |p| p.disk.clone())/><FieldError field="disk"/></div>
+        <div class="field"><label for="px-network">"Pod network"</label><input id="px-network" name="network" placeholder="10.214.0.0/24" value=v("network", |p| p.network.clone())/><FieldError field="network"/></div>
+        <div class="field"><label for="px-gateway">"Gateway (optional)"</label><input id="px-gateway" name="gateway" placeholder="first address of the network" value=v("gateway", |p| p.gateway.clone().unwrap_or_default())/><FieldError field="gateway"/></div>
+        <div class="field wide"><label for="px-ca">"Cluster CA certificate (/etc/pve/pve-root-ca.pem)"</label><textarea id="px-ca" name="caPem" rows="4" placeholder="-----BEGIN CERTIFICATE-----">{v("caPem", |p| p.ca_pem.clone().unwrap_or_default())}</textarea><FieldError field="caPem"/></div>
     }
 }
 
@@ -139,27 +143,32 @@ pub fn AdminServers() -> impl IntoView {
             </ol>
             <p class="muted">"A Proxmox VE node is reached through its API instead: no SSH key. Make an API token (Datacenter → Permissions → API Tokens) with the VM.* and Datastore.AllocateSpace privileges, give it below with a cloud-init template VM, and choose the hypervisor role."</p>
             <form method="post" action="/admin/servers" class="form grid-form">
-                <div class="field"><label for="s-name">"Name"</label><input id="s-name" name="name" required=true placeholder="web-1"/><FieldError field="name"/></div>
-                <div class="field"><label for="s-host">"Host"</label><input id="s-host" name="host" required=true placeholder="node1.example.com or 203.0.113.10"/><FieldError field="host"/></div>
-                <div class="field"><label for="s-ip">"IP address (optional)"</label><input id="s-ip" name="ip"/><FieldError field="ip"/></div>
-                <div class="field"><label for="s-port">"SSH port"</label><input id="s-port" name="port" inputmode="numeric" value="22"/><FieldError field="port"/></div>
-                <div class="field"><label for="s-user">"SSH user"</label><input id="s-user" name="sshUser" value="root"/><FieldError field="sshUser"/></div>
+                <div class="field"><label for="s-name">"Name"</label><input id="s-name" name="name" required=true placeholder="web-1" value=kept("name")/><FieldError field="name"/></div>
+                <div class="field"><label for="s-host">"Host"</label><input id="s-host" name="host" required=true placeholder="node1.example.com or 203.0.113.10" value=kept("host")/><FieldError field="host"/></div>
+                <div class="field"><label for="s-ip">"IP address (optional)"</label><input id="s-ip" name="ip" value=kept("ip")/><FieldError field="ip"/></div>
+                <div class="field"><label for="s-port">"SSH port"</label><input id="s-port" name="port" inputmode="numeric" value=kept("port").unwrap_or_else(|| "22".into())/><FieldError field="port"/></div>
+                <div class="field"><label for="s-user">"SSH user"</label><input id="s-user" name="sshUser" value=kept("sshUser").unwrap_or_else(|| "root".into())/><FieldError field="sshUser"/></div>
                 <fieldset class="field">
                     <legend>"Roles"</legend>
-                    {ROLES.into_iter().map(|r| view! {
-                        <label class="check"><input type="checkbox" name="roles" value=r checked=r == "web"/>{r}</label>
+                    {let roles = kept_all("roles");
+                    ROLES.into_iter().map(|r| {
+                        let on = roles.as_ref().map_or(r == "web", |k| k.iter().any(|x| x == r));
+                        view! { <label class="check"><input type="checkbox" name="roles" value=r checked=on/>{r}</label> }
                     }).collect_view()}
                     <FieldError field="roles"/>
                 </fieldset>
                 <fieldset class="field">
                     <legend>"CloudPods run as (hypervisors)"</legend>
-                    <label class="check"><input type="radio" name="hypervisor" value="lxc" checked=true/>"LXC containers, over SSH"</label>
-                    <label class="check"><input type="radio" name="hypervisor" value="proxmox"/>"Proxmox VE VMs, through its API"</label>
+                    {let proxmox = kept("hypervisor").as_deref() == Some("proxmox");
+                    view! {
+                        <label class="check"><input type="radio" name="hypervisor" value="lxc" checked=!proxmox/>"LXC containers, over SSH"</label>
+                        <label class="check"><input type="radio" name="hypervisor" value="proxmox" checked=proxmox/>"Proxmox VE VMs, through its API"</label>
+                    }}
                     <FieldError field="kind"/>
                 </fieldset>
                 <details class="field wide" open=proxmox_refused()>
                     <summary>"Proxmox VE settings"</summary>
-                    <div class="grid-form">
+                    <div class="form grid-form">
                         <ProxmoxFields current=None/>
                     </div>
                 </details>

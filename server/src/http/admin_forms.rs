@@ -68,18 +68,48 @@ pub(super) async fn back_field(
             message,
             secret,
             field: None,
+            values: Vec::new(),
         },
         Err(message) => Flash {
             kind: "error".into(),
             message,
             secret: None,
             field: field.map(str::to_string),
+            values: Vec::new(),
         },
     };
+    flash_to(session, to, flash).await
+}
+
+async fn flash_to(session: &Session, to: &str, flash: Flash) -> Response {
     if let Err(e) = session.insert(FLASH_KEY, flash).await {
         return ApiError::internal(e).into_response();
     }
     Redirect::to(to).into_response()
+}
+
+/// Back to `to` with an error, keeping what the form said (but the
+/// `secret_fields`) so the page fills it in again.
+pub(super) async fn back_refill(
+    session: &Session,
+    to: &str,
+    message: String,
+    field: Option<&str>,
+    form: &[(String, String)],
+    secret_fields: &[&str],
+) -> Response {
+    let flash = Flash {
+        kind: "error".into(),
+        message,
+        secret: None,
+        field: field.map(str::to_string),
+        values: form
+            .iter()
+            .filter(|(k, _)| !secret_fields.contains(&k.as_str()))
+            .cloned()
+            .collect(),
+    };
+    flash_to(session, to, flash).await
 }
 
 /// What to tell a person about a core error.

@@ -37,6 +37,19 @@ pub(super) async fn back_err(session: &Session, to: &str, e: CoreError) -> Respo
     back_field(session, to, Err(say(e)), None, f.as_deref()).await
 }
 
+/// [`back_err`], keeping what `form` said (but its `secret_fields`) so the
+/// page fills the form in again.
+pub(super) async fn back_err_refill(
+    session: &Session,
+    to: &str,
+    e: CoreError,
+    form: &[(String, String)],
+    secret_fields: &[&str],
+) -> Response {
+    let f = error_field(&e);
+    super::admin_forms::back_refill(session, to, say(e), f.as_deref(), form, secret_fields).await
+}
+
 /// Back to `to`: with `ok`'s message when `result` is one, else with the
 /// error (beside its field).
 pub(super) async fn outcome<T>(

@@ -16,10 +16,13 @@ use mooring_core::{
 use tower_sessions::Session;
 
 use super::{
-    admin_forms::{back, back_field, field, form, opt, PortalCaller},
-    billing_forms::back_err,
+    admin_forms::{back, back_refill, field, form, opt, PortalCaller},
+    billing_forms::{back_err, back_err_refill},
 };
 use crate::state::AppState;
+
+/// Never kept for a refused form to fill in again.
+const SECRETS: &[&str] = &["tokenSecret"];
 
 /// The hypervisor fields of a server form: `hypervisor` (`lxc` or
 /// `proxmox`) and, for Proxmox, its settings (a blank secret keeps the
@@ -73,12 +76,13 @@ pub async fn create(
         None => None,
         Some(Ok(n)) => Some(n),
         Some(Err(_)) => {
-            return back_field(
+            return back_refill(
                 &session,
                 "/admin/servers",
-                Err("The SSH port is a number from 1 to 65535.".into()),
-                None,
+                "The SSH port is a number from 1 to 65535.".into(),
                 Some("port"),
+                &f,
+                SECRETS,
             )
             .await
         }
@@ -86,7 +90,7 @@ pub async fn create(
     let hypervisor = match hypervisor_of(&f) {
         Ok(h) => h,
         Err((name, message)) => {
-            return back_field(&session, "/admin/servers", Err(message), None, Some(name)).await
+            return back_refill(&session, "/admin/servers", message, Some(name), &f, SECRETS).await
         }
     };
     let input = ServerInput {
@@ -117,7 +121,7 @@ pub async fn create(
             )
             .await
         }
-        Err(e) => back_err(&session, "/admin/servers", e).await,
+        Err(e) => back_err_refill(&session, "/admin/servers", e, &f, SECRETS).await,
     }
 }
 
@@ -163,7 +167,7 @@ pub async fn update_hypervisor(
     let hypervisor = match hypervisor_of(&f) {
         Ok(h) => h,
         Err((name, message)) => {
-            return back_field(&session, &to, Err(message), None, Some(name)).await
+            return back_refill(&session, &to, message, Some(name), &f, SECRETS).await
         }
     };
     let input = ServerInput {
@@ -180,7 +184,7 @@ pub async fn update_hypervisor(
             )
             .await
         }
-        Err(e) => back_err(&session, &to, e).await,
+        Err(e) => back_err_refill(&session, &to, e, &f, SECRETS).await,
     }
 }
 
@@ -275,7 +279,7 @@ pub async fn create_cloudpod(
             )
             .await
         }
-        Err(e) => back_err(&session, "/admin/cloudpods", e).await,
+        Err(e) => back_err_refill(&session, "/admin/cloudpods", e, &f, &[]).await,
     }
 }
 
