@@ -117,3 +117,20 @@ test("order, pay by transfer, activate, cancel", async ({ browser, page }, info)
   await expect(buyer).toHaveURL(/\/portal$/);
   await customerContext.close();
 });
+
+test("a refused customer form comes back as it was sent", async ({ page }, info) => {
+  const tag = `${info.project.name}-${Date.now()}`;
+  await signIn(page, "/admin/customers");
+  await page.getByLabel("Name", { exact: true }).fill(`Kept ${tag}`);
+  await page.getByLabel("Email").fill(`kept-${tag}@example.com`);
+  await page.getByLabel("Address", { exact: true }).fill("1 Harbour Road");
+  await page.getByLabel("Country (2 letters)").fill("DE");
+  await page.getByRole("button", { name: "Add the customer" }).click();
+  await expect(page.locator("#address\\.city-error")).toContainText("City is required.");
+  await expect(page.getByLabel("Name", { exact: true })).toHaveValue(`Kept ${tag}`);
+  await expect(page.getByLabel("Email")).toHaveValue(`kept-${tag}@example.com`);
+  await expect(page.getByLabel("Address", { exact: true })).toHaveValue("1 Harbour Road");
+  await page.getByLabel("City").fill("Hamburg");
+  await page.getByRole("button", { name: "Add the customer" }).click();
+  await expect(page.getByTestId("flash")).toContainText(`Added Kept ${tag}.`);
+});

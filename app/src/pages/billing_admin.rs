@@ -79,11 +79,11 @@ pub fn AdminCustomers() -> impl IntoView {
         <section class="card form-card" aria-labelledby="new-customer">
             <h2 id="new-customer">"New customer"</h2>
             <form method="post" action="/admin/customers" class="form grid-form">
-                <div class="field"><label for="c-name">"Name"</label><input id="c-name" name="name" required=true/><FieldError field="name"/></div>
-                <div class="field"><label for="c-email">"Email"</label><input id="c-email" name="email" type="email" required=true/><FieldError field="email"/></div>
-                <div class="field"><label for="c-phone">"Phone"</label><input id="c-phone" name="phone" type="tel"/></div>
-                <AddressFields id="c" values=Address::default()/>
-                <div class="field"><label for="c-tax">"Tax id"</label><input id="c-tax" name="taxId"/></div>
+                <div class="field"><label for="c-name">"Name"</label><input id="c-name" name="name" required=true value=crate::server::kept("name")/><FieldError field="name"/></div>
+                <div class="field"><label for="c-email">"Email"</label><input id="c-email" name="email" type="email" required=true value=crate::server::kept("email")/><FieldError field="email"/></div>
+                <div class="field"><label for="c-phone">"Phone"</label><input id="c-phone" name="phone" type="tel" value=crate::server::kept("phone")/></div>
+                <AddressFields id="c" values=Address::kept()/>
+                <div class="field"><label for="c-tax">"Tax id"</label><input id="c-tax" name="taxId" value=crate::server::kept("taxId")/></div>
                 <button type="submit" class="button primary">"Add the customer"</button>
             </form>
         </section>
@@ -99,6 +99,21 @@ pub struct Address {
     pub postal_code: String,
     pub state: String,
     pub country: String,
+}
+
+impl Address {
+    /// What a refused form said (see [`crate::server::kept`]).
+    pub fn kept() -> Address {
+        let k = |n: &str| crate::server::kept(n).unwrap_or_default();
+        Address {
+            line1: k("line1"),
+            line2: k("line2"),
+            city: k("city"),
+            postal_code: k("postalCode"),
+            state: k("state"),
+            country: k("country"),
+        }
+    }
 }
 
 /// The address fields of a form (`line1`, `line2`, `city`, `postalCode`,

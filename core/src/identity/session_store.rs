@@ -37,6 +37,36 @@ fn key(id: &Id) -> String {
     hex::encode(Sha256::digest(id.to_string().as_bytes()))
 }
 
+/// Leave `flash` (JSON) for session `id`'s next page; replaces one not yet
+/// shown. Flashes an hour old are dropped.
+pub async fn put_flash(db: &Db, id: &Id, flash: &str) -> crate::CoreResult<()> {
+    let now = time::OffsetDateTime::now_utc();
+    sqlx::query("DELETE FROM flashes WHERE created_at < $1")
+        .bind(clock::format(now - time::Duration::hours(1)))
+        .execute(db.pool())
+        .await?;
+    sqlx::query(
+        "INSERT INTO flashes (session_hash, flash, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (session_hash) DO UPDATE SET flash = excluded.flash, created_at = excluded.created_at",
+    )
+    .bind(key(id))
+    .bind(flash)
+    .bind(clock::format(now))
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Take session `id`'s flash, once.
+pub async fn take_flash(db: &Db, id: &Id) -> crate::CoreResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("DELETE FROM flashes WHERE session_hash = $1 RETURNING flash")
+            .bind(key(id))
+            .fetch_optional(db.pool())
+            .await?,
+    )
+}
+
 fn backend(e: impl std::fmt::Display) -> Error {
     Error::Backend(e.to_string())
 }

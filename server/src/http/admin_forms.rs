@@ -81,8 +81,31 @@ pub(super) async fn back_field(
     flash_to(session, to, flash).await
 }
 
+tokio::task_local! {
+    /// The database a portal request's flash goes to (set by the portal
+    /// guard for the request's whole handling).
+    pub(super) static FLASH_DB: mooring_core::Db;
+}
+
+/// Leave `flash` for the session's next page and go to `to`. It is kept in
+/// its own row (`flashes`), not in the session record, which a concurrent
+/// request of the same browser could save over.
 async fn flash_to(session: &Session, to: &str, flash: Flash) -> Response {
-    if let Err(e) = session.insert(FLASH_KEY, flash).await {
+    let db = FLASH_DB.try_with(Clone::clone).ok();
+    let stored = match (db, session.id()) {
+        (Some(db), Some(id)) => match serde_json::to_string(&flash) {
+            Ok(json) => mooring_core::identity::session_store::put_flash(&db, &id, &json)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        // No stored session yet: the session record it is.
+        _ => session
+            .insert(FLASH_KEY, flash)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = stored {
         return ApiError::internal(e).into_response();
     }
     Redirect::to(to).into_response()
@@ -119,6 +142,12 @@ pub(super) fn say(e: CoreError) -> String {
         | CoreError::Conflict(m)
         | CoreError::Forbidden(m)
         | CoreError::Unavailable(m) => capitalize(&m),
+        // "is required" says little at the top of a page: name the field.
+        CoreError::Field { field, message }
+            if message.starts_with("is ") || message.starts_with("must ") =>
+        {
+            capitalize(&format!("{} {message}", field_words(&field)))
+        }
         CoreError::Field { message, .. } => capitalize(&message),
         CoreError::NotFound => "That no longer exists.".into(),
         other => {
@@ -126,6 +155,19 @@ pub(super) fn say(e: CoreError) -> String {
             "Something went wrong on our side; it has been logged.".into()
         }
     }
+}
+
+/// A field's name in words: `address.postalCode` → "postal code".
+fn field_words(field: &str) -> String {
+    let last = field.rsplit('.').next().unwrap_or(field);
+    let mut out = String::new();
+    for c in last.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn capitalize(s: &str) -> String {

@@ -96,7 +96,7 @@ pub async fn create_customer(
             )
             .await
         }
-        Err(e) => back_err(&session, "/admin/customers", e).await,
+        Err(e) => back_err_refill(&session, "/admin/customers", e, &f, &[]).await,
     }
 }
 

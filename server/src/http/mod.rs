@@ -314,7 +314,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
-        .layer(middleware::from_fn(portal::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), portal::guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
         .layer(sessions);
     surface_layers(router, state.config.max_body_bytes).with_state(state)

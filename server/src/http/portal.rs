@@ -12,12 +12,12 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use mooring_core::identity::Role;
+use mooring_core::identity::{session_store::take_flash, Role};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
-    admin_forms::FLASH_KEY,
+    admin_forms::{FLASH_DB, FLASH_KEY},
     auth::{same_origin, Auth, ClientIp},
     identity::{
         authenticate, confirm_reset, end_session, spawn_reset_request, start_session, LoginBody,
@@ -61,7 +61,7 @@ fn login_url(params: &[(&str, &str)]) -> String {
 }
 
 /// Middleware: keep the portal areas for their people; no caching of them.
-pub async fn guard(req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     // Server functions run with the cookie too: they must come from our pages.
     if path.starts_with("/_fn/") && req.method() != Method::GET && !same_origin(req.headers()) {
@@ -89,14 +89,24 @@ pub async fn guard(req: Request, next: Next) -> Response {
                 }
             } else if let Some(session) = req.extensions().get::<Session>().cloned() {
                 // The one-time message a form left for this page.
-                if let Ok(Some(flash)) = session
+                let kept = match session.id() {
+                    Some(id) => take_flash(&state.db, &id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|j| serde_json::from_str::<mooring_app::server::Flash>(&j).ok()),
+                    None => None,
+                };
+                let legacy = session
                     .remove::<mooring_app::server::Flash>(FLASH_KEY)
                     .await
-                {
+                    .ok()
+                    .flatten();
+                if let Some(flash) = kept.or(legacy) {
                     req.extensions_mut().insert(flash);
                 }
             }
-            next.run(req).await
+            FLASH_DB.scope(state.db.clone(), next.run(req)).await
         }
         Some(Auth::User(p, _)) => Redirect::to(home_of(p.role)).into_response(),
         Some(Auth::Invalid(e)) if e.code == "session_expired" => Redirect::to(&login_url(&[
