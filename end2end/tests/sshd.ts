@@ -57,6 +57,9 @@ export class Sshd {
         "UsePAM no",
         "StrictModes no",
         "PermitRootLogin prohibit-password",
+        // The test user's own shell setup (a ~/.bashrc that runs pyenv, say)
+        // stays out of the node's commands: sessions get a home of their own.
+        `SetEnv HOME=${this.dir}`,
         "",
       ].join("\n"),
     );

@@ -91,17 +91,19 @@ __BRIDGE__
     B="-B dir"; echo "disk: this node has no free loop device, so the ${DISK} GiB size is not enforced"
   fi
   echo "creating $N from the $T template"
+  # Two containers taking a loop device at once can take the same one:
+  # loop work on a node goes one at a time.
   if [ "$T" = debian ]; then
-    lxc-create -P "$P" -n "$N" -t debian $B -f "$P/$N.conf" -- -r bookworm
+    flock "$P/.loop.lock" lxc-create -P "$P" -n "$N" -t debian $B -f "$P/$N.conf" -- -r bookworm
   else
-    lxc-create -P "$P" -n "$N" -t "$T" $B -f "$P/$N.conf"
+    flock "$P/.loop.lock" lxc-create -P "$P" -n "$N" -t "$T" $B -f "$P/$N.conf"
   fi
 fi
 # The setup, safe to repeat (the container is stopped). Templates name the
 # host after the container; the pod's hostname wins.
 sed -i "s/^lxc.uts.name = .*/lxc.uts.name = $H/" "$P/$N/config"
 if [ -f "$P/$N/rootdev" ] && ! mountpoint -q "$R"; then
-  mount -o loop "$P/$N/rootdev" "$R"
+  flock "$P/.loop.lock" mount -o loop "$P/$N/rootdev" "$R"
   trap 'umount "$R"' EXIT
   trap 'exit 1' INT TERM HUP
 fi
@@ -158,7 +160,7 @@ __BRIDGE__
 case "$S" in
   RUNNING) echo "$N is running" ;;
   FROZEN) lxc-unfreeze -P "$P" -n "$N"; echo "$N thawed" ;;
-  *) lxc-start -P "$P" -n "$N" -d; lxc-wait -P "$P" -n "$N" -s RUNNING -t 30; echo "$N started" ;;
+  *) flock "$P/.loop.lock" lxc-start -P "$P" -n "$N" -d; lxc-wait -P "$P" -n "$N" -s RUNNING -t 30; echo "$N started" ;;
 esac"#
         }
         Power::Stopped => {

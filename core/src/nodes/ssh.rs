@@ -277,7 +277,19 @@ impl Conn {
         let lost = |e: russh::Error| NodeError::Unreachable(format!("the connection failed: {e}"));
         let line = cmd.render();
         let run = async {
-            let mut ch = self.handle.channel_open_session().await.map_err(lost)?;
+            // sshd counts a session until its own cleanup ends, a moment
+            // after the channel closed here: a refused open is tried again.
+            let mut tries = 0u64;
+            let mut ch = loop {
+                match self.handle.channel_open_session().await {
+                    Ok(ch) => break ch,
+                    Err(russh::Error::ChannelOpenFailure(_)) if tries < 20 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+                    }
+                    Err(e) => return Err(lost(e)),
+                }
+            };
             ch.exec(true, line.as_bytes()).await.map_err(lost)?;
             if let Some(data) = stdin {
                 ch.data(data).await.map_err(lost)?;

@@ -91,7 +91,10 @@ impl Sshd {
             "Port {port}\nListenAddress {host}\nHostKey {key}\nPidFile {dir}/sshd.pid\n\
              AuthorizedKeysFile {dir}/authorized_keys\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
-             MaxSessions 10\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n",
+             MaxSessions 10\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n\
+             SetEnv HOME={dir}\n",
+            // `SetEnv HOME`: the test user's own shell setup (a ~/.bashrc
+            // running pyenv, say) stays out of the node's commands.
             port = self.port,
             host = self.host,
             key = self.key_path().display(),
