@@ -70,10 +70,7 @@ async fn rows(
             .into_iter()
             .map(str::to_string)
             .collect();
-        let busy = matches!(
-            p.status.as_str(),
-            "pending" | "provisioning" | "terminating"
-        ) || mooring_core::cloudpods::busy(db, &p.id)
+        let busy = mooring_core::cloudpods::working(db, &p)
             .await
             .unwrap_or(false);
         let guest = match p.provider.as_str() {

@@ -179,6 +179,16 @@ fn disk_gb(line: &str) -> Option<f64> {
 }
 
 impl Proxmox {
+    /// The state of VM `id`, known to be this pod's.
+    async fn running(&self, id: u32) -> Result<Power, NodeError> {
+        let (status, qmp) = self.pve.current(id).await?;
+        Ok(match (status.as_str(), qmp.as_str()) {
+            ("running", "paused" | "suspended") => Power::Frozen,
+            ("running", _) => Power::Running,
+            _ => Power::Stopped,
+        })
+    }
+
     /// Whether VM `id` is this pod's: `None` when this node has no such VM.
     async fn ours(&self, id: u32) -> Result<Option<bool>, NodeError> {
         if self.pve.vm(id).await?.is_none() {
@@ -331,12 +341,7 @@ impl Hypervisor for Proxmox {
             // Gone, or another guest's now: nothing of this pod's runs.
             return Ok(Power::Missing);
         }
-        let (status, qmp) = self.pve.current(id).await?;
-        Ok(match (status.as_str(), qmp.as_str()) {
-            ("running", "paused" | "suspended") => Power::Frozen,
-            ("running", _) => Power::Running,
-            _ => Power::Stopped,
-        })
+        self.running(id).await
     }
 
     async fn set_power(
@@ -409,20 +414,17 @@ impl Hypervisor for Proxmox {
             out(Stream::Stdout, "no VM was made");
             return Ok(());
         };
-        if self.ours(id).await? == Some(true) {
-            // A clone or an earlier destroy may still hold it.
-            self.unlocked(id, out).await?;
+        if self.ours(id).await? != Some(true) {
+            out(
+                Stream::Stdout,
+                &format!("VM {id} is gone (or not this pod's)"),
+            );
+            return Ok(());
         }
-        match self.power(reference).await? {
-            Power::Missing => {
-                out(
-                    Stream::Stdout,
-                    &format!("VM {id} is gone (or not this pod's)"),
-                );
-                return Ok(());
-            }
-            Power::Running | Power::Frozen => self.pve.action(id, "stop", &[], out).await?,
-            Power::Stopped => {}
+        // A clone or an earlier destroy may still hold it.
+        self.unlocked(id, out).await?;
+        if self.running(id).await? != Power::Stopped {
+            self.pve.action(id, "stop", &[], out).await?;
         }
         self.pve.destroy(id, out).await?;
         out(Stream::Stdout, &format!("VM {id} destroyed"));

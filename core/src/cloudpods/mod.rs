@@ -473,11 +473,17 @@ async fn busy_on(conn: &mut sqlx::AnyConnection, id: &str) -> CoreResult<bool> {
     Ok(n > 0)
 }
 
-/// Whether a job is queued or running on the pod (its page then follows
-/// it).
-pub async fn busy(db: &Db, id: &str) -> CoreResult<bool> {
+/// Whether work on the pod is under way: it is being made or removed, or a
+/// job is queued or running on it (its pages then follow it).
+pub async fn working(db: &Db, pod: &CloudPod) -> CoreResult<bool> {
+    if matches!(
+        pod.status.as_str(),
+        "pending" | "provisioning" | "terminating"
+    ) {
+        return Ok(true);
+    }
     let mut conn = db.pool().acquire().await?;
-    busy_on(&mut conn, id).await
+    busy_on(&mut conn, &pod.id).await
 }
 
 async fn set(db: &Db, id: &str, sets: &str, binds: &[Option<&str>]) -> CoreResult<()> {

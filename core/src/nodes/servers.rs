@@ -501,12 +501,7 @@ pub async fn update(
         (a, b) => a.kind() != b.kind(),
     };
     if moves_pods {
-        let living: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM cloudpods WHERE server_id = $1 AND status <> 'terminated'",
-        )
-        .bind(id)
-        .fetch_one(db.pool())
-        .await?;
+        let living = living_pods(&mut *db.pool().acquire().await?, id).await?;
         if living > 0 {
             return Err(CoreError::Conflict(format!(
                 "{living} CloudPod(s) live on {}; its hypervisor, node, API address and pod network cannot change under them",
@@ -562,18 +557,23 @@ pub async fn update(
     get(db, p, id).await
 }
 
+/// How many CloudPods not yet terminated are on server `id`.
+async fn living_pods(conn: &mut sqlx::AnyConnection, id: &str) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM cloudpods WHERE server_id = $1 AND status <> 'terminated'",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// Remove a server (tenant admins); its probes go with it. Refused while
 /// CloudPods live on it (destroy or move them first).
 pub async fn delete(db: &Db, p: &Principal, id: &str) -> CoreResult<()> {
     p.require_admin("only admins remove servers")?;
     let s = get(db, p, id).await?;
     let mut tx = db.begin_write().await?;
-    let living: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM cloudpods WHERE server_id = $1 AND status <> 'terminated'",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let living = living_pods(&mut tx, id).await?;
     if living > 0 {
         return Err(CoreError::Conflict(format!(
             "{living} CloudPod(s) live on {}; destroy them first",
