@@ -50,8 +50,10 @@ test("the sign-in page has a real form", async ({ page }) => {
 
 test("the admin dashboard shows the live database status", async ({ page }) => {
   await signIn(page);
-  // Let the sign-in's own page finish loading, so the next navigation cancels nothing.
+  // Let the sign-in's own page finish loading and hydrating (its WASM is
+  // fetched after "load"), so the next navigation cancels nothing.
   await page.waitForLoadState("load");
+  if (jsOn(page)) await expect(page.locator(".live-badge")).toHaveAttribute("data-hydrated", "true");
   const errors = watchErrors(page);
   const resp = await page.goto("/admin");
   expect(resp?.status()).toBe(200);
