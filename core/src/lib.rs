@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod mail;

@@ -323,6 +323,10 @@ fn job_worker(
         )
         .register(noop::KIND, noop::Noop)
         .register(
+            mooring_core::idempotency::SWEEP_KIND,
+            mooring_core::idempotency::Sweep,
+        )
+        .register(
             mooring_core::nodes::heartbeat::KIND,
             mooring_core::nodes::heartbeat::Heartbeat {
                 nodes: nodes.clone(),
@@ -375,6 +379,10 @@ fn job_worker(
 /// The recurring work every install has.
 async fn builtin_schedules(db: &Db) -> anyhow::Result<()> {
     use mooring_core::jobs::{schedule, system_check};
+    // Expired idempotency keys (24 hours) are deleted hourly.
+    schedule::ensure(db, mooring_core::idempotency::schedule())
+        .await
+        .context("built-in schedules")?;
     schedule::ensure(
         db,
         schedule::NewSchedule {

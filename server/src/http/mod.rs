@@ -17,6 +17,7 @@ pub mod billing_forms;
 pub mod cloudpods;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod metrics;
@@ -313,6 +314,11 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        // Inside auth::resolve: it needs the caller.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), portal::guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))

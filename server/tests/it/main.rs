@@ -12,6 +12,7 @@ mod billing_mail;
 mod cli;
 mod cloudpods_api;
 mod contracts;
+mod idempotency;
 mod identity;
 mod jobs_api;
 mod password_reset;
