@@ -90,7 +90,7 @@ impl PortalUser {
 }
 
 /// A one-time message for the next page (set by a form handler, shown once).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flash {
     /// `ok` or `error`.
     pub kind: String,
@@ -102,6 +102,19 @@ pub struct Flash {
     /// What the refused form said (never its secrets), to fill it again.
     #[serde(default)]
     pub values: Vec<(String, String)>,
+}
+
+/// Everything but the secret.
+impl std::fmt::Debug for Flash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flash")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("field", &self.field)
+            .field("values", &self.values)
+            .finish()
+    }
 }
 
 /// What the refused form said in field `name`, to fill it again (server

@@ -58,13 +58,49 @@ impl Backend {
 }
 
 /// A pool of connections to the control-plane database.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
     url: std::sync::Arc<str>,
     /// Bumped whenever a job may have become ready (see [`Db::jobs_signal`]).
     jobs_ready: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+/// Shows the backend, the URL without its password, and the pool's size.
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .field("url", &redacted_url(&self.url))
+            .field("size", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with its password (in the user info or a query parameter) hidden.
+fn redacted_url(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else {
+        return "[unparsable URL]".into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("REDACTED"));
+    }
+    let secret = |k: &str| {
+        ["pass", "secret", "key", "token"]
+            .iter()
+            .any(|w| k.to_ascii_lowercase().contains(w))
+    };
+    if u.query_pairs().any(|(k, _)| secret(&k)) {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(u.query_pairs().map(|(k, v)| {
+                let v = if secret(&k) { "REDACTED".into() } else { v };
+                (k, v)
+            }))
+            .finish();
+        u.set_query(Some(&query));
+    }
+    u.to_string()
 }
 
 /// Options for opening a [`Db`].
@@ -253,6 +289,26 @@ fn prepare_sqlite_path(url: &mut String) -> CoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn debug_hides_the_password() {
+        sqlx::any::install_default_drivers();
+        let url =
+            "postgres://mooring:hunter2pw@127.0.0.1:1/m?sslpassword=hunter3pw&sslmode=disable";
+        let db = Db {
+            pool: AnyPoolOptions::new().connect_lazy(url).unwrap(),
+            backend: Backend::Postgres,
+            url: url.into(),
+            jobs_ready: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+        };
+        let dbg = format!("{db:?}");
+        assert!(
+            !dbg.contains("hunter2pw") && !dbg.contains("hunter3pw"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("mooring:REDACTED@127.0.0.1:1/m"), "{dbg}");
+        assert!(dbg.contains("sslmode=disable"), "{dbg}");
+    }
 
     #[test]
     fn urls_select_backends() {

@@ -22,6 +22,7 @@ pub mod password;
 pub mod system;
 pub mod tenants;
 pub mod users;
+pub mod vault;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -460,6 +460,7 @@ async fn worker_only(config: Config) -> anyhow::Result<()> {
     let master = config.master_key().context("master key")?;
     let db = open_db(&config).await?;
     let nodes = nodes_of(&db, &master);
+    reseal(&db, &nodes).await?;
     builtin_schedules(&db).await?;
     println!("Mooring worker running (Ctrl-C stops it after the jobs in hand finish)");
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -515,6 +516,7 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         bootstrap_closed: Default::default(),
         nodes: nodes_of(&db, &master),
     };
+    reseal(&db, &state.nodes).await?;
     let url = format!("http://{addr}");
     println!("Mooring is running at {url}  (sign in at {url}/login; Ctrl-C stops it)");
     tracing::info!(%addr, backend = db.backend().name(), "listening");
@@ -548,13 +550,23 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node layer of a process: the vault for node keys (from the master
-/// key) and a connection pool.
+/// The node layer of a process: the vault of stored secrets (a key per
+/// purpose, from the master key) and a connection pool.
 pub fn nodes_of(db: &Db, master: &crate::config::MasterKey) -> mooring_core::nodes::servers::Nodes {
     mooring_core::nodes::servers::Nodes::new(
         db.clone(),
-        mooring_core::nodes::keys::Vault::new(crate::state::Keys::derive(master).nodes),
+        mooring_core::vault::Vault::new(*master.bytes()),
     )
+}
+
+/// Reseal the secrets an older Mooring stored (the first sealed format,
+/// flash messages with a secret in the clear): bound to their row, under
+/// their purpose's key. Idempotent; run before anything opens them.
+async fn reseal(db: &Db, nodes: &mooring_core::nodes::servers::Nodes) -> anyhow::Result<()> {
+    mooring_core::vault::reseal_legacy(db, &nodes.vault)
+        .await
+        .context("cannot reseal stored secrets")?;
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

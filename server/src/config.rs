@@ -480,6 +480,30 @@ mod tests {
     }
 
     #[test]
+    fn every_secret_is_redacted_in_debug() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MOORING_ADMIN_PASSWORD", "hunter2admin");
+            jail.set_env("MOORING_SMTP_URL", "smtp://mail:hunter2smtp@127.0.0.1:2525");
+            jail.set_env("MOORING_STRIPE_SECRET_KEY", "sk_test_hunter2stripe");
+            jail.set_env("MOORING_STRIPE_WEBHOOK_SECRET", "whsec_hunter2hook");
+            jail.set_env("MOORING_MASTER_KEY", "cd".repeat(32));
+            let c = Config::load(None)?;
+            let dbg = format!("{c:?} {:?}", c.stripe());
+            for secret in [
+                "hunter2admin",
+                "hunter2smtp",
+                "hunter2stripe",
+                "hunter2hook",
+                &"cd".repeat(32),
+            ] {
+                assert!(!dbg.contains(secret), "{secret} in {dbg}");
+            }
+            assert!(c.stripe().is_some() && c.smtp_url.is_some());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_values_are_reported() {
         Jail::expect_with(|jail| {
             jail.set_env("MOORING_BIND", "not an address");

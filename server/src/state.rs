@@ -32,17 +32,15 @@ pub struct AppState {
 
 /// Keys derived from the master key, one per purpose.
 pub struct Keys {
-    /// Signs mpanel access tokens (HS256).
+    /// Signs mpanel access tokens (HS256). (Stored secrets are sealed by
+    /// the vault, `AppState::nodes.vault`, with keys of its own.)
     pub jwt: [u8; 32],
-    /// Seals the node SSH keys at rest (AES-256-GCM).
-    pub nodes: [u8; 32],
 }
 
 impl Keys {
     pub fn derive(master: &MasterKey) -> Keys {
         Keys {
             jwt: derive_key(master.bytes(), "mpanel access tokens"),
-            nodes: derive_key(master.bytes(), "node ssh keys"),
         }
     }
 }

@@ -128,7 +128,7 @@ impl Principal {
 }
 
 /// An account as identity needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct User {
     pub id: String,
     pub tenant_id: String,
@@ -139,6 +139,21 @@ pub struct User {
     pub active: bool,
     #[serde(skip)]
     pub password_hash: String,
+}
+
+/// Everything but the password hash.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("platform_admin", &self.platform_admin)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
 }
 
 fn row_to_user(r: &sqlx::any::AnyRow) -> CoreResult<User> {

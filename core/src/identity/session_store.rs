@@ -67,6 +67,40 @@ pub async fn take_flash(db: &Db, id: &Id) -> crate::CoreResult<Option<String>> {
     )
 }
 
+/// A secret a flash message shows once (a new token or API key), sealed
+/// for session `id`'s `flashes` row and `tenant`: the database never holds
+/// it in the clear, and it opens only for that session's next page.
+pub fn seal_shown_once(
+    vault: &crate::vault::Vault,
+    id: &Id,
+    tenant: &str,
+    secret: &str,
+) -> crate::CoreResult<String> {
+    let row = key(id);
+    vault.seal(
+        crate::vault::Purpose::ShownOnce,
+        &crate::vault::Binding::new("flashes", &row, tenant),
+        secret.as_bytes(),
+    )
+}
+
+/// The secret [`seal_shown_once`] sealed for session `id` and `tenant`.
+pub fn open_shown_once(
+    vault: &crate::vault::Vault,
+    id: &Id,
+    tenant: &str,
+    sealed: &str,
+) -> crate::CoreResult<String> {
+    let row = key(id);
+    let plain = vault.open(
+        crate::vault::Purpose::ShownOnce,
+        &crate::vault::Binding::new("flashes", &row, tenant),
+        sealed,
+    )?;
+    String::from_utf8(plain)
+        .map_err(|_| crate::CoreError::Internal("a sealed secret is not text".into()))
+}
+
 fn backend(e: impl std::fmt::Display) -> Error {
     Error::Backend(e.to_string())
 }

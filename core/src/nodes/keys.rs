@@ -1,74 +1,25 @@
 //! Mooring's own SSH key per tenant (ed25519), generated on first use; the
-//! private half is stored sealed with AES-256-GCM under a key derived from
-//! the master key, never in the clear.
+//! private half is stored sealed (see [`crate::vault`]: the node-key
+//! purpose's key, bound to the tenant's `node_keys` row), never in the clear.
 
 use std::sync::Arc;
 
-use aes_gcm::{
-    aead::{Aead, KeyInit},
-    Aes256Gcm, Nonce,
-};
-use base64::Engine;
 use rand::RngCore;
 use russh::keys::{
     ssh_key::{private::Ed25519Keypair, LineEnding},
     HashAlg, PrivateKey,
 };
 
-use crate::{clock, CoreError, CoreResult, Db};
+pub use crate::vault::Vault;
+use crate::{
+    clock,
+    vault::{Binding, Purpose},
+    CoreError, CoreResult, Db,
+};
 
-/// Seals and opens secrets at rest.
-#[derive(Clone)]
-pub struct Vault {
-    cipher: Aes256Gcm,
-}
-
-impl std::fmt::Debug for Vault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Vault([REDACTED])")
-    }
-}
-
-impl Vault {
-    /// A vault with `key` (derive it from the master key for this purpose).
-    pub fn new(key: [u8; 32]) -> Vault {
-        Vault {
-            cipher: Aes256Gcm::new(&key.into()),
-        }
-    }
-
-    /// `base64(nonce ‖ ciphertext ‖ tag)`, a fresh random nonce each time.
-    pub fn seal(&self, plain: &[u8]) -> CoreResult<String> {
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), plain)
-            .map_err(|_| CoreError::Internal("sealing failed".into()))?;
-        let mut all = nonce.to_vec();
-        all.extend_from_slice(&ct);
-        Ok(base64::engine::general_purpose::STANDARD.encode(all))
-    }
-
-    /// The plain bytes of a sealed value; refused when it was sealed under
-    /// another key or altered.
-    pub fn open(&self, sealed: &str) -> CoreResult<Vec<u8>> {
-        let all = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .map_err(|_| CoreError::Internal("a sealed value is not base64".into()))?;
-        if all.len() < 12 + 16 {
-            return Err(CoreError::Internal("a sealed value is too short".into()));
-        }
-        let (nonce, ct) = all.split_at(12);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), ct)
-            .map_err(|_| {
-                CoreError::Internal(
-                    "a sealed value does not open with this master key (was the master key changed?)"
-                        .into(),
-                )
-            })
-    }
+/// The row a tenant's sealed node key is bound to.
+fn binding(tenant: &str) -> Binding<'_> {
+    Binding::new("node_keys", tenant, tenant)
 }
 
 /// A tenant's node key.
@@ -122,7 +73,7 @@ pub async fn node_key(db: &Db, vault: &Vault, tenant: &str) -> CoreResult<NodeKe
             )
             .bind(tenant)
             .bind(&public)
-            .bind(vault.seal(private.as_bytes())?)
+            .bind(vault.seal(Purpose::NodeKey, &binding(tenant), private.as_bytes())?)
             .bind(clock::now())
             .execute(db.pool())
             .await?;
@@ -132,7 +83,7 @@ pub async fn node_key(db: &Db, vault: &Vault, tenant: &str) -> CoreResult<NodeKe
                 .await?
         }
     };
-    let pem = vault.open(&sealed)?;
+    let pem = vault.open(Purpose::NodeKey, &binding(tenant), &sealed)?;
     let private = PrivateKey::from_openssh(&pem)
         .map_err(|e| CoreError::Internal(format!("the stored node key does not parse: {e}")))?;
     Ok(NodeKey {
@@ -143,26 +94,4 @@ pub async fn node_key(db: &Db, vault: &Vault, tenant: &str) -> CoreResult<NodeKe
         public_openssh: public,
         private: Arc::new(private),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sealed_values_open_only_with_their_key() {
-        let v = Vault::new([7; 32]);
-        let s = v.seal(b"secret").unwrap();
-        assert!(!s.contains("secret"));
-        assert_ne!(s, v.seal(b"secret").unwrap(), "a fresh nonce each time");
-        assert_eq!(v.open(&s).unwrap(), b"secret");
-        assert!(Vault::new([8; 32]).open(&s).is_err());
-        let mut bytes = base64::engine::general_purpose::STANDARD
-            .decode(&s)
-            .unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        let tampered = base64::engine::general_purpose::STANDARD.encode(bytes);
-        assert!(v.open(&tampered).is_err());
-    }
 }

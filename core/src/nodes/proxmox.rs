@@ -49,7 +49,7 @@ pub struct ProxmoxConfig {
 /// How a server runs CloudPods, as given by an admin: `kind` (`lxc`, the
 /// default, or `proxmox`) and, for Proxmox, its settings (`None`: keep,
 /// or the default).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HypervisorInput {
     pub kind: Option<String>,
@@ -63,6 +63,27 @@ pub struct HypervisorInput {
     pub network: Option<String>,
     pub gateway: Option<String>,
     pub ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for HypervisorInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HypervisorInput")
+            .field("kind", &self.kind)
+            .field("api_url", &self.api_url)
+            .field("token_id", &self.token_id)
+            .field(
+                "token_secret",
+                &self.token_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("node", &self.node)
+            .field("template_vmid", &self.template_vmid)
+            .field("storage", &self.storage)
+            .field("disk", &self.disk)
+            .field("network", &self.network)
+            .field("gateway", &self.gateway)
+            .field("ca_pem", &self.ca_pem)
+            .finish()
+    }
 }
 
 fn blank(s: &Option<String>) -> Option<&str> {

@@ -13,9 +13,19 @@ use super::{
     ssh::{self, Cmd, NodeError, Output, Pool, Stream, Target},
 };
 use crate::{
-    audit, clock, error::field_error, events, identity::Principal, paging::Page, CoreError,
-    CoreResult, Db,
+    audit, clock,
+    error::field_error,
+    events,
+    identity::Principal,
+    paging::Page,
+    vault::{Binding, Purpose},
+    CoreError, CoreResult, Db,
 };
+
+/// The row a server's sealed Proxmox token secret is bound to.
+fn token_binding<'a>(id: &'a str, tenant: &'a str) -> Binding<'a> {
+    Binding::new("servers", id, tenant)
+}
 
 pub const ROLES: [&str; 7] = [
     "web",
@@ -27,7 +37,7 @@ pub const ROLES: [&str; 7] = [
     "control",
 ];
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Server {
     pub id: String,
     pub tenant_id: String,
@@ -47,6 +57,35 @@ pub struct Server {
     pub hypervisor: HypervisorConfig,
     /// The Proxmox token's secret, sealed (never shown).
     pub hypervisor_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("ip", &self.ip)
+            .field("port", &self.port)
+            .field("ssh_user", &self.ssh_user)
+            .field("roles", &self.roles)
+            .field("status", &self.status)
+            .field("last_heartbeat_at", &self.last_heartbeat_at)
+            .field("host_key_fingerprint", &self.host_key_fingerprint)
+            .field(
+                "presented_host_key_fingerprint",
+                &self.presented_host_key_fingerprint,
+            )
+            .field("last_error", &self.last_error)
+            .field("created_at", &self.created_at)
+            .field("hypervisor", &self.hypervisor)
+            .field(
+                "hypervisor_secret",
+                &self.hypervisor_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
 }
 
 /// How a hypervisor server runs CloudPods.
@@ -126,7 +165,11 @@ impl Server {
             .ok_or_else(|| NodeError::ApiAuth("no token secret is stored for this server".into()))
             .and_then(|sealed| {
                 vault
-                    .open(sealed)
+                    .open(
+                        Purpose::ProxmoxToken,
+                        &token_binding(&self.id, &self.tenant_id),
+                        sealed,
+                    )
                     .map_err(|e| NodeError::ApiAuth(e.to_string()))
             })?;
         Pve::new(cfg, &String::from_utf8_lossy(&secret)).map(Some)
@@ -334,9 +377,11 @@ async fn resolve(host: &str, port: u16) -> CoreResult<String> {
 }
 
 /// The hypervisor settings `input` asks for over `current`: the kind,
-/// the Proxmox config as JSON and the sealed token secret (`None`: keep).
+/// the Proxmox config as JSON and the token secret sealed for `row`
+/// (`None`: keep).
 fn check_hypervisor(
     vault: &Vault,
+    row: &Binding<'_>,
     input: Option<&HypervisorInput>,
     current: Option<&Server>,
     host: &str,
@@ -362,7 +407,9 @@ fn check_hypervisor(
             };
             let given = input.cloned().unwrap_or_default();
             let (cfg, secret) = ProxmoxConfig::check(&given, before, host)?;
-            let sealed = secret.map(|s| vault.seal(s.as_bytes())).transpose()?;
+            let sealed = secret
+                .map(|s| vault.seal(Purpose::ProxmoxToken, row, s.as_bytes()))
+                .transpose()?;
             if sealed.is_none() && current.and_then(|c| c.hypervisor_secret.as_ref()).is_none() {
                 return Err(field_error("tokenSecret", "is required"));
             }
@@ -418,9 +465,15 @@ pub async fn create(nodes: &Nodes, p: &Principal, input: ServerInput) -> CoreRes
         Some(ip) => check_ip(ip)?,
         None => resolve(&host, port).await?,
     };
-    let (hv, secret) =
-        check_hypervisor(&nodes.vault, input.hypervisor.as_ref(), None, &host, &roles)?;
     let id = uuid::Uuid::new_v4().to_string();
+    let (hv, secret) = check_hypervisor(
+        &nodes.vault,
+        &token_binding(&id, &p.tenant_id),
+        input.hypervisor.as_ref(),
+        None,
+        &host,
+        &roles,
+    )?;
     let now = clock::now();
     sqlx::query(
         "INSERT INTO servers (id, tenant_id, name, host, ip, port, ssh_user, roles, status, created_at, updated_at, \
@@ -487,6 +540,7 @@ pub async fn update(
     };
     let (hv, secret) = check_hypervisor(
         &nodes.vault,
+        &token_binding(&cur.id, &cur.tenant_id),
         input.hypervisor.as_ref(),
         Some(&cur),
         &host,

@@ -111,6 +111,27 @@ async fn flash_to(session: &Session, to: &str, flash: Flash) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// A new secret for the next page (a flash's `secret`), sealed for this
+/// session's flash row and the caller's tenant: the database never holds it
+/// in the clear. The portal guard opens it for that page only.
+fn seal_for_page(
+    state: &AppState,
+    session: &Session,
+    p: &Principal,
+    secret: &str,
+) -> Result<String, Response> {
+    let id = session
+        .id()
+        .ok_or_else(|| ApiError::internal("no session to show the secret in").into_response())?;
+    mooring_core::identity::session_store::seal_shown_once(
+        &state.nodes.vault,
+        &id,
+        &p.tenant_id,
+        secret,
+    )
+    .map_err(|e| ApiError::internal(e).into_response())
+}
+
 /// Back to `to` with an error, keeping what the form said (but the
 /// `secret_fields`) so the page fills it in again.
 pub(super) async fn back_refill(
@@ -325,11 +346,15 @@ pub async fn create_api_key(
     let name = field(&form(&body), "name");
     match api_keys::create_for(&state.db, &p, &name, ip).await {
         Ok((key, secret)) => {
+            let sealed = match seal_for_page(&state, &session, &p, &secret) {
+                Ok(s) => s,
+                Err(r) => return r,
+            };
             back(
                 &session,
                 "/admin/api-keys",
                 Ok(format!("Created the API key “{}”.", key.name)),
-                Some(secret),
+                Some(sealed),
             )
             .await
         }
@@ -390,11 +415,15 @@ pub async fn create_token(
     };
     match created {
         Ok((token, secret)) => {
+            let sealed = match seal_for_page(&state, &session, &p, &secret) {
+                Ok(s) => s,
+                Err(r) => return r,
+            };
             back(
                 &session,
                 "/admin/tokens",
                 Ok(format!("Created the token “{}”.", token.name)),
-                Some(secret),
+                Some(sealed),
             )
             .await
         }

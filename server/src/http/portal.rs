@@ -12,7 +12,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use mooring_core::identity::{session_store::take_flash, Role};
+use mooring_core::identity::{
+    session_store::{open_shown_once, take_flash},
+    Role,
+};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -78,6 +81,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let mut req = req;
     let mut resp = match req.extensions().get::<Auth>() {
         Some(Auth::User(p, _)) if area_allows(&path, p.role) => {
+            let tenant = p.tenant_id.clone();
             if req.method() != Method::GET && req.method() != Method::HEAD {
                 // Cookie-authenticated forms must come from our own pages.
                 if !same_origin(req.headers()) {
@@ -102,7 +106,20 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                     .await
                     .ok()
                     .flatten();
-                if let Some(flash) = kept.or(legacy) {
+                if let Some(mut flash) = kept.or(legacy) {
+                    // A new secret comes sealed for this session and tenant;
+                    // only this request's memory holds it in the clear.
+                    flash.secret = match (flash.secret.take(), session.id()) {
+                        (Some(sealed), Some(id)) => open_shown_once(
+                            &state.nodes.vault,
+                            &id,
+                            &tenant,
+                            &sealed,
+                        )
+                        .map_err(|e| tracing::warn!(error = %e, "a shown-once secret did not open"))
+                        .ok(),
+                        _ => None,
+                    };
                     req.extensions_mut().insert(flash);
                 }
             }

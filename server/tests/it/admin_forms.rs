@@ -440,3 +440,75 @@ async fn a_system_check_runs_as_a_job_the_admin_can_follow() {
         .contains("The job is queued again."));
     s.stop().await;
 }
+
+/// The one text column of every row `sql` selects.
+async fn rows(s: &TestServer, sql: &str) -> Vec<String> {
+    sqlx::query_scalar(sql)
+        .fetch_all(s.db.db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shown_once_secrets_are_sealed_between_the_form_and_the_page() {
+    let t = testkit::sqlite().await;
+    users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let s = TestServer::start(t).await;
+    let mut b = Browser::sign_in(&s, EMAIL, PASSWORD).await;
+    let mut other = Browser::sign_in(&s, EMAIL, PASSWORD).await;
+
+    for (path, form, prefix) in [
+        (
+            "/admin/tokens",
+            vec![("name", "ci"), ("kind", "personal"), ("scope", "read")],
+            "mpat_",
+        ),
+        ("/admin/api-keys", vec![("name", "shop")], "mk_"),
+    ] {
+        let r = b.post(path, &form).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+        // Between the form and the page, the database holds it sealed.
+        let flashes = rows(&s, "SELECT flash FROM flashes").await;
+        let sessions = rows(&s, "SELECT data FROM sessions").await;
+        assert_eq!(flashes.len(), 1, "{flashes:?}");
+        assert!(flashes[0].contains(r#""secret":"v2:"#), "{flashes:?}");
+        // Moved to another session's flash row, it does not open there.
+        other
+            .post(
+                "/admin/tokens",
+                &[("name", "x"), ("kind", "personal"), ("scope", "root")],
+            )
+            .await;
+        let n = sqlx::query("UPDATE flashes SET flash = $1 WHERE flash <> $1")
+            .bind(&flashes[0])
+            .execute(s.db.db.pool())
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(n, 1);
+        let page = other.page(path).await;
+        assert!(page.contains("Created the"), "{page}");
+        assert!(!page.contains("data-testid=\"secret\""), "{page}");
+        // The page it was made for shows it, once.
+        let secret = secret_in(&b.page(path).await);
+        assert!(secret.starts_with(prefix), "{secret}");
+        for row in flashes.iter().chain(&sessions) {
+            assert!(!row.contains(&secret), "stored in the clear: {row}");
+        }
+        assert!(!b.page(path).await.contains(&secret));
+        assert!(rows(&s, "SELECT flash FROM flashes").await.is_empty());
+    }
+
+    let flash = mooring_app::server::Flash {
+        kind: "ok".into(),
+        message: "Created".into(),
+        secret: Some("mk_hunter2secret".into()),
+        field: None,
+        values: Vec::new(),
+    };
+    let dbg = format!("{flash:?}");
+    assert!(!dbg.contains("hunter2"), "{dbg}");
+    s.stop().await;
+}
