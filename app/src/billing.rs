@@ -462,7 +462,7 @@ pub async fn billing_orders(status: Option<String>) -> Result<Vec<OrderRow>, Ser
                 o.first_line.clone()
             },
             total: money(o.total, &o.currency),
-            invoice_number: o.invoice_number.map(|n| format!("INV-{n:06}")),
+            invoice_number: o.invoice_number.map(mooring_core::billing::invoices::number_text),
             id: o.id,
             customer_id: o.customer_id,
             customer: o.customer_name,

@@ -23,8 +23,8 @@ pub struct PodRow {
     pub size: String,
     pub last_error: Option<String>,
     pub created_at: String,
-    /// What a customer may do to it (its product says).
-    pub customer_actions: Vec<String>,
+    /// What the viewer may do to it now (core decides: its state, power and product).
+    pub actions: Vec<String>,
     /// A job is queued or running on it, or it is on its way up or down.
     pub busy: bool,
     /// The guest on its node: "LXC container mooring-…" or "Proxmox VM 101".
@@ -66,10 +66,15 @@ async fn rows(
         };
         let customer_actions = mooring_core::cloudpods::customer_actions(db, &p)
             .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+            .unwrap_or_default();
+        let actions = mooring_core::cloudpods::actions_for(
+            &p,
+            v.only_customer().is_none(),
+            &customer_actions,
+        )
+        .into_iter()
+        .map(str::to_string)
+        .collect();
         let busy = mooring_core::cloudpods::working(db, &p)
             .await
             .unwrap_or(false);
@@ -83,7 +88,7 @@ async fn rows(
         out.push(PodRow {
             guest,
             busy,
-            customer_actions,
+            actions,
             customer: customers.get(&p.customer_id).cloned().unwrap_or_default(),
             size: format!("{} CPU · {} MB · {} GB", p.cpu, p.memory_mb, p.disk_gb),
             id: p.id,

@@ -171,10 +171,12 @@ pub(crate) fn caller() -> Result<PortalUser, ServerFnError> {
     current_user().ok_or_else(|| ServerFnError::new("sign in first"))
 }
 
-/// A core error as the page shows it.
+/// A core error as the page shows it: what was wrong with the request
+/// (a field, a conflict, not found) as core says it; an internal failure as
+/// a generic sentence with a reference, its text only in the server's log.
 #[cfg(feature = "ssr")]
-pub(crate) fn fail(e: impl std::fmt::Display) -> ServerFnError {
-    ServerFnError::new(e.to_string())
+pub(crate) fn fail(e: mooring_core::CoreError) -> ServerFnError {
+    ServerFnError::new(e.public_message())
 }
 
 /// The first (and, in these admin lists, only) page: up to 200 rows.
@@ -527,4 +529,29 @@ pub async fn system_events(level: Option<String>) -> Result<Vec<EventRow>, Serve
             job_id: e.job_id,
         })
         .collect())
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use mooring_core::CoreError;
+
+    #[test]
+    fn internal_errors_reach_the_browser_without_their_text() {
+        let e = super::fail(CoreError::Internal(
+            "database error: no such table: users".into(),
+        ));
+        let shown = e.to_string();
+        assert!(!shown.contains("database"), "{shown}");
+        assert!(!shown.contains("users"), "{shown}");
+        assert!(shown.contains("something went wrong"), "{shown}");
+        assert!(shown.contains("(ref "), "{shown}");
+    }
+
+    #[test]
+    fn request_errors_reach_the_browser_as_core_says_them() {
+        let shown = super::fail(mooring_core::error::field_error("name", "is required")).to_string();
+        assert!(shown.contains("name: is required"), "{shown}");
+        let shown = super::fail(CoreError::Conflict("the job is already running".into())).to_string();
+        assert!(shown.contains("the job is already running"), "{shown}");
+    }
 }

@@ -102,66 +102,81 @@ fn event_hash(e: &Event) -> String {
     hex::encode(h.finalize())
 }
 
-/// Append an event to the trail.
+/// Append an event to the trail in a transaction of its own. An event that
+/// records a change belongs in that change's transaction: use [`record_in`].
 pub async fn record(db: &Db, ev: NewEvent) -> CoreResult<Event> {
+    let mut tx = db.begin_write().await?;
+    let e = record_in(&mut tx, ev).await?;
+    tx.commit().await?;
+    Ok(e)
+}
+
+/// Append an event to the trail on `conn`, inside the transaction of the
+/// change it records, so the two commit together or not at all.
+///
+/// Appends are serialized: on PostgreSQL by a transaction-scoped advisory
+/// lock, held until `conn`'s transaction ends; on SQLite by the write lock a
+/// writing transaction holds anyway (open it with [`Db::begin_write`]).
+/// Record events last in a transaction, so it holds the lock briefly.
+pub async fn record_in(conn: &mut sqlx::AnyConnection, ev: NewEvent) -> CoreResult<Event> {
     let metadata = serde_json::to_string(&ev.metadata)
         .map_err(|e| CoreError::Internal(format!("audit metadata: {e}")))?;
-    for _attempt in 0..20 {
-        let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(db.pool())
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        // (The lock function returns `void`, which the `Any` driver cannot read.)
+        sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+            .bind(AUDIT_LOCK)
+            .fetch_one(&mut *conn)
             .await?;
-        let (seq, prev_hash) = match last {
-            Some(r) => (
-                r.try_get::<i64, _>("seq")? + 1,
-                r.try_get::<String, _>("hash")?,
-            ),
-            None => (1, GENESIS.to_string()),
-        };
-        let mut e = Event {
-            id: uuid::Uuid::new_v4().to_string(),
-            seq,
-            tenant_id: ev.tenant_id.clone(),
-            actor_id: ev.actor_id.clone(),
-            action: ev.action.clone(),
-            resource_type: ev.resource_type.clone(),
-            resource_id: ev.resource_id.clone(),
-            metadata: metadata.clone(),
-            ip: ev.ip.clone(),
-            created_at: clock::now(),
-            prev_hash,
-            hash: String::new(),
-        };
-        e.hash = event_hash(&e);
-        let inserted = sqlx::query(
-            "INSERT INTO audit_events (id, seq, tenant_id, actor_id, action, resource_type, \
-             resource_id, metadata, ip, created_at, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&e.id)
-        .bind(e.seq)
-        .bind(&e.tenant_id)
-        .bind(&e.actor_id)
-        .bind(&e.action)
-        .bind(&e.resource_type)
-        .bind(&e.resource_id)
-        .bind(&e.metadata)
-        .bind(&e.ip)
-        .bind(&e.created_at)
-        .bind(&e.prev_hash)
-        .bind(&e.hash)
-        .execute(db.pool())
-        .await;
-        match inserted {
-            Ok(_) => return Ok(e),
-            // Another writer took this place in the chain: read the new end and retry.
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => continue,
-            Err(other) => return Err(other.into()),
-        }
     }
-    Err(CoreError::Internal(
-        "audit trail is too contended to append".into(),
-    ))
+    let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (seq, prev_hash) = match last {
+        Some(r) => (
+            r.try_get::<i64, _>("seq")? + 1,
+            r.try_get::<String, _>("hash")?,
+        ),
+        None => (1, GENESIS.to_string()),
+    };
+    let mut e = Event {
+        id: uuid::Uuid::new_v4().to_string(),
+        seq,
+        tenant_id: ev.tenant_id,
+        actor_id: ev.actor_id,
+        action: ev.action,
+        resource_type: ev.resource_type,
+        resource_id: ev.resource_id,
+        metadata,
+        ip: ev.ip,
+        created_at: clock::now(),
+        prev_hash,
+        hash: String::new(),
+    };
+    e.hash = event_hash(&e);
+    sqlx::query(
+        "INSERT INTO audit_events (id, seq, tenant_id, actor_id, action, resource_type, \
+         resource_id, metadata, ip, created_at, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&e.id)
+    .bind(e.seq)
+    .bind(&e.tenant_id)
+    .bind(&e.actor_id)
+    .bind(&e.action)
+    .bind(&e.resource_type)
+    .bind(&e.resource_id)
+    .bind(&e.metadata)
+    .bind(&e.ip)
+    .bind(&e.created_at)
+    .bind(&e.prev_hash)
+    .bind(&e.hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(e)
 }
+
+/// The PostgreSQL advisory lock key that serializes appends to the trail.
+const AUDIT_LOCK: i64 = 0x6d6f_6f72_6175_6474;
 
 fn row_to_event(r: &sqlx::any::AnyRow) -> CoreResult<Event> {
     Ok(Event {
@@ -257,8 +272,9 @@ pub async fn list(
     let since = match f.since.as_deref() {
         None => String::new(),
         Some(s) => clock::format(
-            clock::parse(s)
-                .ok_or_else(|| CoreError::Invalid("since must be an RFC 3339 time".into()))?,
+            clock::parse(s).ok_or_else(|| {
+                crate::error::field_error("since", "must be an RFC 3339 time")
+            })?,
         ),
     };
     let action = f.action.clone().unwrap_or_default();

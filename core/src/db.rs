@@ -253,6 +253,205 @@ impl MigrationStatus {
     }
 }
 
+/// A unique index of the schema and what its refusal means to a person:
+/// the input field whose value is taken and a sentence saying so.
+struct UniqueIndex {
+    /// Its name on PostgreSQL (the constraint or index name).
+    postgres: &'static str,
+    /// Its columns as SQLite names them: `UNIQUE constraint failed: <this>`.
+    sqlite: &'static str,
+    field: Option<&'static str>,
+    message: &'static str,
+}
+
+const fn unique(
+    postgres: &'static str,
+    sqlite: &'static str,
+    field: Option<&'static str>,
+    message: &'static str,
+) -> UniqueIndex {
+    UniqueIndex {
+        postgres,
+        sqlite,
+        field,
+        message,
+    }
+}
+
+/// Every unique index a request can run into (both migrations name them
+/// alike). Foreign keys need no table: PostgreSQL names them
+/// `<table>_<column>_fkey`, and the column says what is missing.
+const UNIQUE_INDEXES: &[UniqueIndex] = &[
+    unique(
+        "tenants_slug_key",
+        "tenants.slug",
+        Some("slug"),
+        "a tenant with this slug exists",
+    ),
+    unique(
+        "users_email_key",
+        "users.email",
+        Some("email"),
+        "an account with this email exists",
+    ),
+    unique(
+        "schedules_tenant_id_name_key",
+        "schedules.tenant_id, schedules.name",
+        Some("name"),
+        "a schedule with this name exists",
+    ),
+    unique(
+        "servers_tenant_id_name_key",
+        "servers.tenant_id, servers.name",
+        Some("name"),
+        "a server with this name exists",
+    ),
+    unique(
+        "sites_tenant_id_slug_key",
+        "sites.tenant_id, sites.slug",
+        Some("slug"),
+        "a site with this slug exists",
+    ),
+    unique(
+        "customers_tenant_id_email_key",
+        "customers.tenant_id, customers.email",
+        Some("email"),
+        "a customer with this email exists",
+    ),
+    unique(
+        "products_tenant_id_sku_key",
+        "products.tenant_id, products.sku",
+        Some("sku"),
+        "a product with this SKU exists",
+    ),
+    unique(
+        "coupons_tenant_id_code_key",
+        "coupons.tenant_id, coupons.code",
+        Some("code"),
+        "a coupon with this code exists",
+    ),
+    unique(
+        "invoices_tenant_id_number_key",
+        "invoices.tenant_id, invoices.number",
+        Some("number"),
+        "an invoice with this number exists",
+    ),
+    unique(
+        "invoices_one_per_period",
+        "invoices.subscription_id, invoices.period_start",
+        Some("subscriptionId"),
+        "this subscription already has an invoice for that period",
+    ),
+    unique(
+        "cloudpods_tenant_id_name_key",
+        "cloudpods.tenant_id, cloudpods.name",
+        Some("name"),
+        "a CloudPod with this name exists",
+    ),
+    unique(
+        "cloudpods_subscription_id_key",
+        "cloudpods.subscription_id",
+        Some("subscriptionId"),
+        "this subscription already has a CloudPod",
+    ),
+    unique(
+        "cloudpods_ipv4",
+        "cloudpods.server_id, cloudpods.ipv4",
+        Some("ipv4"),
+        "this IPv4 address is in use on that server",
+    ),
+    unique(
+        "jobs_one_running_per_target",
+        "jobs.target_type, jobs.target_id",
+        None,
+        "a job is already running on this",
+    ),
+    unique(
+        "jobs_one_per_scheduled_run",
+        "jobs.schedule_id, jobs.scheduled_for",
+        None,
+        "this run of the schedule has started already",
+    ),
+];
+
+/// `customer_id` → `customerId`.
+fn camel(column: &str) -> String {
+    let mut out = String::with_capacity(column.len());
+    let mut upper = false;
+    for c in column.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The [`CoreError::Violation`] a constraint's refusal of a write means, or
+/// `None` for any other error. The one place unique and foreign-key
+/// violations get their meaning (`From<sqlx::Error> for CoreError` calls it),
+/// so none of them reaches a person as an internal error.
+pub fn violation(e: &sqlx::Error) -> Option<CoreError> {
+    use crate::error::ViolationKind;
+    let d = e.as_database_error()?;
+    match d.kind() {
+        sqlx::error::ErrorKind::UniqueViolation => {
+            // PostgreSQL names the constraint; SQLite lists its columns.
+            let index = match d.constraint() {
+                Some(name) => UNIQUE_INDEXES.iter().find(|u| u.postgres == name),
+                None => d
+                    .message()
+                    .strip_prefix("UNIQUE constraint failed: ")
+                    .and_then(|cols| UNIQUE_INDEXES.iter().find(|u| u.sqlite == cols.trim())),
+            };
+            Some(CoreError::Violation {
+                kind: ViolationKind::Unique,
+                field: index.and_then(|u| u.field).map(str::to_string),
+                message: index
+                    .map_or("a record with these values exists", |u| u.message)
+                    .to_string(),
+            })
+        }
+        sqlx::error::ErrorKind::ForeignKeyViolation => {
+            // PostgreSQL: `<table>_<column>_fkey`; SQLite names nothing.
+            let column = d.constraint().and_then(|name| {
+                let rest = match d.table() {
+                    Some(t) => name.strip_prefix(t)?.strip_prefix('_')?,
+                    None => name,
+                };
+                rest.strip_suffix("_fkey")
+            });
+            // PostgreSQL: a delete refused because other records still refer to the row.
+            let referenced = d.message().starts_with("update or delete on table");
+            Some(match column {
+                _ if referenced => CoreError::Conflict(
+                    "other records still refer to this; remove them first".into(),
+                ),
+                Some(col) => CoreError::Violation {
+                    kind: ViolationKind::ForeignKey,
+                    field: Some(camel(col)),
+                    message: format!(
+                        "no such {}",
+                        col.strip_suffix("_id").unwrap_or(col).replace('_', " ")
+                    ),
+                },
+                None => CoreError::Violation {
+                    kind: ViolationKind::ForeignKey,
+                    field: None,
+                    message: "a record this refers to does not exist \
+                              (or other records still refer to this one)"
+                        .into(),
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Make sure a SQLite URL names a file that can be created: create its
 /// directory and ask sqlx to create the file (`mode=rwc`).
 fn prepare_sqlite_path(url: &mut String) -> CoreResult<()> {

@@ -14,8 +14,21 @@ pub enum CoreError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// A constraint of the database refused a write: a unique index (the
+    /// value of `field` is taken; a conflict) or a foreign key (a record the
+    /// write refers to does not exist; invalid input). Made from the
+    /// constraint's name in one place, [`crate::db::violation`].
+    #[error("{message}")]
+    Violation {
+        kind: ViolationKind,
+        /// The input field the constraint is about, when known.
+        field: Option<String>,
+        message: String,
+    },
+    /// Any other database failure. Made by `?` on a `sqlx::Error`, which
+    /// first turns constraint violations into [`CoreError::Violation`].
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
@@ -28,6 +41,21 @@ pub enum CoreError {
 
 pub type CoreResult<T> = Result<T, CoreError>;
 
+/// Which kind of constraint refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// A unique index: the value is taken (409).
+    Unique,
+    /// A foreign key: the referenced record does not exist (422).
+    ForeignKey,
+}
+
+impl From<sqlx::Error> for CoreError {
+    fn from(e: sqlx::Error) -> CoreError {
+        crate::db::violation(&e).unwrap_or(CoreError::Database(e))
+    }
+}
+
 /// A [`CoreError::Field`].
 pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> CoreError {
     CoreError::Field {
@@ -39,7 +67,44 @@ pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> Core
 impl CoreError {
     /// Whether a unique index refused the write.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, CoreError::Database(sqlx::Error::Database(d)) if d.is_unique_violation())
+        matches!(
+            self,
+            CoreError::Violation {
+                kind: ViolationKind::Unique,
+                ..
+            }
+        ) || matches!(self, CoreError::Database(sqlx::Error::Database(d)) if d.is_unique_violation())
+    }
+
+    /// The input field this error is about, if it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            CoreError::Field { field, .. } => Some(field),
+            CoreError::Violation { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a failure on Mooring's side (a database error, a bug)
+    /// whose text is for the log, never for the person who asked.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            CoreError::Database(_) | CoreError::Migrate(_) | CoreError::Internal(_)
+        )
+    }
+
+    /// What a person may be told about this error: the message of an error
+    /// about their request; for an internal error a generic sentence with a
+    /// reference, the error itself logged under that reference.
+    pub fn public_message(&self) -> String {
+        if self.is_internal() {
+            let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+            tracing::error!(error = %self, reference = %reference, "internal error");
+            format!("something went wrong on our side (ref {reference})")
+        } else {
+            self.to_string()
+        }
     }
 
     /// The stable snake_case code of this error.
@@ -48,7 +113,15 @@ impl CoreError {
             CoreError::Invalid(_) | CoreError::Field { .. } => "invalid_input",
             CoreError::NotFound => "not_found",
             CoreError::Forbidden(_) => "forbidden",
-            CoreError::Conflict(_) => "conflict",
+            CoreError::Conflict(_)
+            | CoreError::Violation {
+                kind: ViolationKind::Unique,
+                ..
+            } => "conflict",
+            CoreError::Violation {
+                kind: ViolationKind::ForeignKey,
+                ..
+            } => "invalid_input",
             CoreError::Unavailable(_) => "upstream_unavailable",
             CoreError::Database(_) | CoreError::Migrate(_) | CoreError::Internal(_) => "internal",
         }

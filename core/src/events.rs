@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::{clock, identity::Principal, paging::Page, CoreError, CoreResult, Db};
+use crate::{clock, identity::Principal, paging::Page, CoreResult, Db};
 
 pub const SOURCES: [&str; 4] = ["queue", "provisioning", "scheduler", "node"];
 pub const LEVELS: [&str; 3] = ["info", "warning", "error"];
@@ -78,23 +78,24 @@ pub async fn list(
     p.require_operator("system events are for operators")?;
     let source = f.source.clone().unwrap_or_default();
     if !source.is_empty() && !SOURCES.contains(&source.as_str()) {
-        return Err(CoreError::Invalid(format!(
-            "source must be one of {}",
-            SOURCES.join(", ")
-        )));
+        return Err(crate::error::field_error(
+            "source",
+            format!("must be one of {}", SOURCES.join(", ")),
+        ));
     }
     let level = f.level.clone().unwrap_or_default();
     if !level.is_empty() && !LEVELS.contains(&level.as_str()) {
-        return Err(CoreError::Invalid(format!(
-            "level must be one of {}",
-            LEVELS.join(", ")
-        )));
+        return Err(crate::error::field_error(
+            "level",
+            format!("must be one of {}", LEVELS.join(", ")),
+        ));
     }
     let since = match f.since.as_deref().filter(|s| !s.is_empty()) {
         None => String::new(),
         Some(s) => clock::format(
-            clock::parse(s)
-                .ok_or_else(|| CoreError::Invalid("since must be an RFC 3339 time".into()))?,
+            clock::parse(s).ok_or_else(|| {
+                crate::error::field_error("since", "must be an RFC 3339 time")
+            })?,
         ),
     };
     let cond =

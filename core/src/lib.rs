@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod mail;
+pub mod names;
 pub mod nodes;
 pub mod paging;
 pub mod password;
@@ -28,7 +29,7 @@ pub mod vault;
 pub mod testkit;
 
 pub use db::{Backend, Db};
-pub use error::{CoreError, CoreResult};
+pub use error::{CoreError, CoreResult, ViolationKind};
 
 /// The tenant every install has: the one a single-brand host uses.
 pub const DEFAULT_TENANT_ID: &str = "00000000-0000-0000-0000-000000000001";

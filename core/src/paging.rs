@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::{CoreError, CoreResult};
+use crate::CoreResult;
 
 /// `?page=&pageSize=` as clients send them.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -27,12 +27,13 @@ impl PageQuery {
         let page = self.page.unwrap_or(1);
         let size = self.page_size.unwrap_or(DEFAULT_SIZE);
         if page < 1 {
-            return Err(CoreError::Invalid("page starts at 1".into()));
+            return Err(crate::error::field_error("page", "starts at 1"));
         }
         if !(1..=MAX_SIZE).contains(&size) {
-            return Err(CoreError::Invalid(format!(
-                "pageSize must be 1 to {MAX_SIZE}"
-            )));
+            return Err(crate::error::field_error(
+                "pageSize",
+                format!("must be 1 to {MAX_SIZE}"),
+            ));
         }
         Ok(Page {
             limit: size,

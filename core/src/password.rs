@@ -43,18 +43,21 @@ pub fn is_common(password: &str) -> bool {
 pub fn validate_new(password: &str) -> CoreResult<()> {
     let n = password.chars().count();
     if n < MIN_LEN {
-        return Err(CoreError::Invalid(format!(
-            "password must be at least {MIN_LEN} characters"
-        )));
+        return Err(crate::error::field_error(
+            "password",
+            format!("must be at least {MIN_LEN} characters"),
+        ));
     }
     if n > MAX_LEN {
-        return Err(CoreError::Invalid(format!(
-            "password must be at most {MAX_LEN} characters"
-        )));
+        return Err(crate::error::field_error(
+            "password",
+            format!("must be at most {MAX_LEN} characters"),
+        ));
     }
     if is_common(password) {
-        return Err(CoreError::Invalid(
-            "password is on a list of commonly used passwords; choose another".into(),
+        return Err(crate::error::field_error(
+            "password",
+            "is on a list of commonly used passwords; choose another",
         ));
     }
     Ok(())

@@ -84,16 +84,13 @@ pub async fn create(
     ip: Option<String>,
 ) -> CoreResult<Tenant> {
     p.require_platform_admin("only platform admins manage tenants")?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(CoreError::Invalid(
-            "name must be 1 to 200 characters".into(),
-        ));
-    }
+    p.require_not_key("create tenants")?;
+    let name = &crate::names::display("name", name, 200)?;
     let status = status.unwrap_or("active");
     if !matches!(status, "active" | "suspended") {
-        return Err(CoreError::Invalid(
-            "status must be active or suspended".into(),
+        return Err(crate::error::field_error(
+            "status",
+            "must be active or suspended",
         ));
     }
     let base = slugify(name);
@@ -111,6 +108,8 @@ pub async fn create(
             status: status.to_string(),
             created_at: now.clone(),
         };
+        // One transaction per try: a refused insert ends it (PostgreSQL).
+        let mut tx = db.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO tenants (id, name, slug, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
         )
@@ -119,12 +118,12 @@ pub async fn create(
         .bind(&t.slug)
         .bind(&t.status)
         .bind(&now)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await;
         match inserted {
             Ok(_) => {
-                audit::record(
-                    db,
+                audit::record_in(
+                    &mut tx,
                     NewEvent::new("tenant.created")
                         .tenant(&t.id)
                         .actor(Some(p.user_id.clone()))
@@ -132,6 +131,7 @@ pub async fn create(
                         .ip(ip),
                 )
                 .await?;
+                tx.commit().await?;
                 return Ok(t);
             }
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => continue,

@@ -12,6 +12,10 @@ pub enum AdminOutcome {
     Reset { id: String },
 }
 
+/// Why an account cannot lose its admin role, be disabled or be deleted:
+/// it is its tenant's last active admin (a [`CoreError::Conflict`]).
+pub const LAST_ADMIN: &str = "this is the tenant's last active admin";
+
 /// Normalize and check an email address: trimmed, lower-case, one `@` with
 /// text on both sides and a dot in the domain, no spaces.
 pub fn normalize_email(raw: &str) -> CoreResult<String> {
@@ -31,10 +35,10 @@ pub fn normalize_email(raw: &str) -> CoreResult<String> {
     if valid {
         Ok(email)
     } else {
-        Err(CoreError::Invalid(format!(
-            "'{}' is not an email address",
-            raw.trim()
-        )))
+        Err(crate::error::field_error(
+            "email",
+            format!("'{}' is not an email address", raw.trim()),
+        ))
     }
 }
 
@@ -173,7 +177,7 @@ const VIEW_COLUMNS: &str = "id, tenant_id, name, email, role, status, customer_i
 
 use crate::{
     audit::{self, NewEvent},
-    identity::{refresh, session_store, Principal, Role},
+    identity::{Principal, Role},
     paging::Page,
 };
 
@@ -229,38 +233,24 @@ pub struct UserChange {
 }
 
 fn check_name(name: &str) -> CoreResult<String> {
-    let n = name.trim();
-    if n.is_empty() || n.chars().count() > 200 {
-        return Err(CoreError::Invalid(
-            "name must be 1 to 200 characters".into(),
-        ));
-    }
-    Ok(n.to_string())
+    crate::names::display("name", name, 200)
 }
 
 fn check_status(s: &str) -> CoreResult<()> {
     match s {
         "active" | "disabled" => Ok(()),
-        _ => Err(CoreError::Invalid(
-            "status must be active or disabled".into(),
+        _ => Err(crate::error::field_error(
+            "status",
+            "must be active or disabled",
         )),
     }
 }
 
 fn customer_not_yet() -> CoreError {
-    CoreError::Invalid(
-        "customer logins are created with their customer record (billing); create operators here"
-            .into(),
+    crate::error::field_error(
+        "roles",
+        "customer logins are created with their customer record (billing); create operators here",
     )
-}
-
-fn map_unique(e: sqlx::Error) -> CoreError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            CoreError::Conflict("an account with this email exists".into())
-        }
-        _ => e.into(),
-    }
 }
 
 /// A new account.
@@ -280,6 +270,7 @@ pub async fn create(
     ip: Option<String>,
 ) -> CoreResult<UserView> {
     p.require_admin("only admins manage accounts")?;
+    p.require_not_key("create accounts")?;
     let name = check_name(&new.name)?;
     let email = normalize_email(&new.email)?;
     let role = new.role;
@@ -295,6 +286,7 @@ pub async fn create(
     let hash = password::hash(new.password).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = clock::now();
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO users (id, tenant_id, email, name, password_hash, role, status, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -307,11 +299,10 @@ pub async fn create(
     .bind(role.as_str())
     .bind(status)
     .bind(&now)
-    .execute(db.pool())
-    .await
-    .map_err(map_unique)?;
-    audit::record(
-        db,
+    .execute(&mut *tx)
+    .await?;
+    audit::record_in(
+        &mut tx,
         NewEvent::new("user.created")
             .tenant(&p.tenant_id)
             .actor(Some(p.user_id.clone()))
@@ -320,6 +311,7 @@ pub async fn create(
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     get(db, p, &id).await
 }
 
@@ -334,8 +326,26 @@ async fn active_admins(db: &Db, tenant: &str) -> CoreResult<i64> {
 
 /// End every way in an account has: sessions and refresh tokens.
 pub async fn end_access(db: &Db, user_id: &str) -> CoreResult<()> {
-    session_store::end_all_for_user(db, user_id).await?;
-    refresh::revoke_user(db, user_id).await
+    let mut tx = db.begin_write().await?;
+    end_access_in(&mut tx, user_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`end_access`] on `conn`, in the transaction of the change that calls for it.
+pub async fn end_access_in(conn: &mut sqlx::AnyConnection, user_id: &str) -> CoreResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(clock::now())
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Change an account of the caller's tenant.
@@ -347,6 +357,9 @@ pub async fn update(
     ip: Option<String>,
 ) -> CoreResult<UserView> {
     p.require_admin("only admins manage accounts")?;
+    if change.email.is_some() || change.role.is_some() || change.password.is_some() {
+        p.require_not_key("set an account's email, role or password")?;
+    }
     let before = get(db, p, id).await?;
     let was_admin =
         before.roles.first().map(String::as_str) == Some("admin") && before.status == "active";
@@ -358,9 +371,7 @@ pub async fn update(
     let stays_admin = change.role.map_or(was_admin, |r| r == Role::Admin)
         && change.status.as_deref().is_none_or(|s| s == "active");
     if was_admin && !stays_admin && active_admins(db, &before.tenant_id).await? <= 1 {
-        return Err(CoreError::Conflict(
-            "this is the tenant's last active admin".into(),
-        ));
+        return Err(CoreError::Conflict(LAST_ADMIN.into()));
     }
     let name = change.name.as_deref().map(check_name).transpose()?;
     let email = change.email.as_deref().map(normalize_email).transpose()?;
@@ -378,6 +389,7 @@ pub async fn update(
         None => None,
     };
     let now = clock::now();
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE users SET name = COALESCE($1, name), email = COALESCE($2, email), \
          role = COALESCE($3, role), status = COALESCE($4, status), \
@@ -390,15 +402,14 @@ pub async fn update(
     .bind(&hash)
     .bind(&now)
     .bind(id)
-    .execute(db.pool())
-    .await
-    .map_err(map_unique)?;
+    .execute(&mut *tx)
+    .await?;
     // A new password or a disabled account ends every session the old state opened.
     if hash.is_some() || change.status.as_deref() == Some("disabled") {
-        end_access(db, id).await?;
+        end_access_in(&mut tx, id).await?;
     }
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         NewEvent::new("user.updated")
             .tenant(&before.tenant_id)
             .actor(Some(p.user_id.clone()))
@@ -410,6 +421,7 @@ pub async fn update(
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     get(db, p, id).await
 }
 
@@ -426,16 +438,15 @@ pub async fn delete(db: &Db, p: &Principal, id: &str, ip: Option<String>) -> Cor
         && before.status == "active"
         && active_admins(db, &before.tenant_id).await? <= 1
     {
-        return Err(CoreError::Conflict(
-            "this is the tenant's last active admin".into(),
-        ));
+        return Err(CoreError::Conflict(LAST_ADMIN.into()));
     }
+    let mut tx = db.begin_write().await?;
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         NewEvent::new("user.deleted")
             .tenant(&before.tenant_id)
             .actor(Some(p.user_id.clone()))
@@ -443,6 +454,7 @@ pub async fn delete(db: &Db, p: &Principal, id: &str, ip: Option<String>) -> Cor
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -470,15 +482,16 @@ pub async fn change_own_password(
     }
     password::validate_new(new.expose_secret())?;
     let hash = password::hash(new).await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(&hash)
         .bind(clock::now())
         .bind(user_id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    end_access(db, user_id).await?;
-    audit::record(
-        db,
+    end_access_in(&mut tx, user_id).await?;
+    audit::record_in(
+        &mut tx,
         NewEvent::new("user.password_changed")
             .tenant(&user.tenant_id)
             .actor(Some(user_id.to_string()))
@@ -486,6 +499,7 @@ pub async fn change_own_password(
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     Ok(Ok(()))
 }
 
@@ -498,9 +512,10 @@ pub async fn end_sessions_of(
 ) -> CoreResult<()> {
     p.require_admin("only admins manage accounts")?;
     let u = get(db, p, id).await?;
-    end_access(db, &u.id).await?;
-    audit::record(
-        db,
+    let mut tx = db.begin_write().await?;
+    end_access_in(&mut tx, &u.id).await?;
+    audit::record_in(
+        &mut tx,
         NewEvent::new("user.sessions_ended")
             .tenant(&u.tenant_id)
             .actor(Some(p.user_id.clone()))
@@ -508,5 +523,6 @@ pub async fn end_sessions_of(
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -401,7 +401,7 @@ db_test!(
         assert_eq!(theirs.tax, 0);
         let me = Viewer::Customer {
             tenant: DEFAULT_TENANT_ID.into(),
-            customer: s.customer.clone(),
+            customer: mooring_core::billing::CustomerId::new(s.customer.clone()).unwrap(),
         };
         let page = PageQuery::default().check().unwrap();
         let (list, total) = invoices::list(&db, &me, None, None, page).await.unwrap();

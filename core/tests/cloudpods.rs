@@ -124,7 +124,7 @@ async fn pods_flow(t: testkit::TestDb, host: &str) {
     .unwrap();
     let me = Viewer::Customer {
         tenant: DEFAULT_TENANT_ID.into(),
-        customer: customer.id.clone(),
+        customer: mooring_core::billing::CustomerId::new(customer.id.clone()).unwrap(),
     };
 
     // Bad input is refused per field.

@@ -245,7 +245,7 @@ async fn proxmox_flow(t: testkit::TestDb) {
     .unwrap();
     let me = Viewer::Customer {
         tenant: DEFAULT_TENANT_ID.into(),
-        customer: customer.id.clone(),
+        customer: mooring_core::billing::CustomerId::new(customer.id.clone()).unwrap(),
     };
     let boss = admin();
     let make = |name: &str| {

@@ -216,6 +216,9 @@ db_test!(
         );
         let short =
             users::ensure_admin(&db, "admin@example.com", SecretString::from("short")).await;
-        assert!(matches!(short, Err(mooring_core::CoreError::Invalid(_))));
+        assert!(
+            matches!(&short, Err(mooring_core::CoreError::Field { field, .. }) if field == "password"),
+            "{short:?}"
+        );
     }
 );

@@ -25,41 +25,29 @@ fn pod_badge(status: &str) -> &'static str {
     }
 }
 
-/// The actions that fit a pod's state: `(action, label, danger)`.
-fn actions(p: &PodRow, operator: bool) -> Vec<(&'static str, &'static str, bool)> {
-    let mut a = Vec::new();
-    let may = |action: &str| operator || p.customer_actions.iter().any(|x| x == action);
-    if p.status == "active" {
-        if p.power == "running" {
-            if may("reboot") {
-                a.push(("reboot", "Reboot", false));
-            }
-            if may("stop") {
-                a.push(("stop", "Stop", false));
-            }
-        } else if may("start") {
-            a.push(("start", "Start", false));
-        }
-        if operator {
-            a.push(("suspend", "Suspend", true));
-        }
-    }
-    if operator && p.status == "suspended" {
-        a.push(("unsuspend", "Resume", false));
-    }
-    if operator && !matches!(p.status.as_str(), "terminated" | "terminating") {
-        a.push(("destroy", "Destroy", true));
-    }
-    a
+/// The actions core offers for the pod: `(action, label, danger)`.
+fn actions(p: &PodRow) -> Vec<(&'static str, &'static str, bool)> {
+    p.actions
+        .iter()
+        .filter_map(|a| match a.as_str() {
+            "reboot" => Some(("reboot", "Reboot", false)),
+            "stop" => Some(("stop", "Stop", false)),
+            "start" => Some(("start", "Start", false)),
+            "suspend" => Some(("suspend", "Suspend", true)),
+            "unsuspend" => Some(("unsuspend", "Resume", false)),
+            "destroy" => Some(("destroy", "Destroy", true)),
+            _ => None,
+        })
+        .collect()
 }
 
 #[component]
-fn PodActions(pod: PodRow, base: &'static str, operator: bool) -> impl IntoView {
+fn PodActions(pod: PodRow, base: &'static str) -> impl IntoView {
     let id = pod.id.clone();
     let name = pod.name.clone();
     view! {
         <div class="actions-row">
-            {actions(&pod, operator).into_iter().map(|(action, label, danger)| view! {
+            {actions(&pod).into_iter().map(|(action, label, danger)| view! {
                 <form method="post" action=format!("{base}/{id}/{action}") class="inline">
                     <button type="submit" class=if danger { "button small danger" } else { "button small" }
                         aria-label=format!("{label} {name}")>{label}</button>
@@ -93,7 +81,7 @@ fn PodsTable(rows: Vec<PodRow>, base: &'static str, operator: bool) -> impl Into
                                 {p.last_error.clone().map(|e| view! { <div class="muted small">{e}</div> })}</td>
                             <td data-label="Address">{p.ipv4.clone().unwrap_or_else(|| "—".into())}{p.node.clone().map(|n| view! { <span class="muted">{format!(" on {n}")}</span> })}</td>
                             <td data-label="Size">{p.size.clone()}</td>
-                            <td class="actions"><PodActions pod=p.clone() base operator/></td>
+                            <td class="actions"><PodActions pod=p.clone() base/></td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -196,7 +184,7 @@ pub fn AdminCloudPod() -> impl IntoView {
                             <span class="muted" data-testid="cloudpod-power">{format!(" · {}", p.power)}</span>
                         </p>
                         {p.last_error.clone().map(|e| view! { <p class="card attention" data-testid="cloudpod-error">{e}</p> })}
-                        <PodActions pod=p.clone() base="/admin/cloudpods" operator=true/>
+                        <PodActions pod=p.clone() base="/admin/cloudpods"/>
                         <table class="table kv">
                             <tbody>
                                 <tr><th scope="row">"Customer"</th><td><a href=format!("/admin/customers/{}", p.customer_id)>{p.customer.clone()}</a></td></tr>

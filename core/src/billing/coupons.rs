@@ -179,11 +179,6 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: CouponInput) -> Cor
     .bind(&now)
     .execute(db.pool())
     .await;
-    if let Err(sqlx::Error::Database(d)) = &res {
-        if d.is_unique_violation() {
-            return Err(CoreError::Conflict(format!("the coupon {code} exists")));
-        }
-    }
     res?;
     audit::record(
         db,
@@ -285,10 +280,11 @@ pub(crate) async fn redeem(
     }
     let taken = sqlx::query(
         "UPDATE coupons SET redemptions = redemptions + 1, updated_at = $1 \
-         WHERE id = $2 AND (max_redemptions IS NULL OR redemptions < max_redemptions)",
+         WHERE tenant_id = $3 AND id = $2 AND (max_redemptions IS NULL OR redemptions < max_redemptions)",
     )
     .bind(clock::now())
     .bind(&c.id)
+    .bind(tenant)
     .execute(&mut *conn)
     .await?;
     if taken.rows_affected() == 0 {

@@ -94,16 +94,6 @@ fn row_to_customer(r: &sqlx::any::AnyRow) -> CoreResult<Customer> {
     })
 }
 
-/// A write refused by the unique (tenant, email) index is a conflict.
-fn email_free<T>(res: Result<T, sqlx::Error>, email: &str) -> CoreResult<T> {
-    match res {
-        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(CoreError::Conflict(
-            format!("a customer with the email {email} exists"),
-        )),
-        other => Ok(other?),
-    }
-}
-
 pub(crate) fn check_address(a: &Address) -> CoreResult<()> {
     if a.line1.trim().is_empty() {
         return Err(field_error("address.line1", "is required"));
@@ -121,15 +111,11 @@ pub(crate) fn check_address(a: &Address) -> CoreResult<()> {
 }
 
 fn check_name(name: &str) -> CoreResult<String> {
-    let n = name.trim();
-    if n.is_empty() || n.len() > 200 {
-        return Err(field_error("name", "must be 1 to 200 characters"));
-    }
-    Ok(n.to_string())
+    crate::names::display("name", name, 200)
 }
 
 fn check_email(email: &str) -> CoreResult<String> {
-    normalize_email(email).map_err(|e| field_error("email", e.to_string()))
+    normalize_email(email)
 }
 
 /// Customers of the viewer's tenant (a customer login: only itself),
@@ -148,7 +134,7 @@ pub async fn list(
             .to_lowercase()
             .replace(['%', '_'], "")
     );
-    let only = v.only_customer().unwrap_or_default();
+    let only = &v.customer_scope(None);
     let cond =
         "tenant_id = $1 AND ($2 = '' OR id = $2) AND (LOWER(name) LIKE $3 OR LOWER(email) LIKE $3)";
     let rows = sqlx::query(&format!(
@@ -242,7 +228,7 @@ pub async fn create(
     .bind(&now)
     .execute(db.pool())
     .await;
-    email_free(res, &email)?;
+    res?;
     audit::record(
         db,
         audit::NewEvent::new("customer.created")
@@ -309,7 +295,7 @@ pub async fn update(
     .bind(v.tenant())
     .execute(db.pool())
     .await;
-    email_free(res, &email)?;
+    res?;
     let mut changed = Vec::new();
     for (f, set) in [
         ("name", input.name.is_some()),
@@ -348,8 +334,7 @@ pub async fn create_login(
     let c = get(db, v, customer_id).await?;
     {
         use secrecy::ExposeSecret;
-        crate::password::validate_new(password.expose_secret())
-            .map_err(|e| field_error("password", e.to_string()))?;
+        crate::password::validate_new(password.expose_secret())?;
     }
     let hash = crate::password::hash(password).await?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -367,14 +352,6 @@ pub async fn create_login(
     .bind(&now)
     .execute(db.pool())
     .await;
-    if let Err(sqlx::Error::Database(d)) = &res {
-        if d.is_unique_violation() {
-            return Err(CoreError::Conflict(format!(
-                "{} already has a login",
-                c.email
-            )));
-        }
-    }
     res?;
     audit::record(
         db,

@@ -62,7 +62,7 @@ pub struct Invoice {
 impl Invoice {
     /// The printed number: `INV-000042`.
     pub fn display_number(&self) -> String {
-        format!("INV-{:06}", self.number)
+        number_text(self.number)
     }
 
     /// The contract's shape plus the details a full invoice needs.
@@ -116,6 +116,12 @@ impl Invoice {
             "currency": self.currency,
         })
     }
+}
+
+/// How an invoice number is printed: `INV-000042` (one place for pages,
+/// API answers, mail and PDFs).
+pub fn number_text(n: i64) -> String {
+    format!("INV-{n:06}")
 }
 
 fn row_to_invoice(r: &sqlx::any::AnyRow, items: Vec<InvoiceItem>) -> CoreResult<Invoice> {
@@ -489,10 +495,11 @@ pub(crate) async fn apply_payment(
         return Ok(false);
     }
     let paid = sqlx::query(
-        "UPDATE invoices SET status = 'paid', paid_at = $1, updated_at = $1 WHERE id = $2 AND status = 'unpaid'",
+        "UPDATE invoices SET status = 'paid', paid_at = $1, updated_at = $1 WHERE tenant_id = $3 AND id = $2 AND status = 'unpaid'",
     )
     .bind(&now)
     .bind(&inv.id)
+    .bind(&inv.tenant_id)
     .execute(&mut *conn)
     .await?;
     if paid.rows_affected() == 0 {
@@ -523,9 +530,10 @@ pub(crate) async fn apply_payment(
         .await?;
     }
     if let Some(order) = &inv.order_id {
-        sqlx::query("UPDATE orders SET status = 'paid', updated_at = $1 WHERE id = $2 AND status = 'pending'")
+        sqlx::query("UPDATE orders SET status = 'paid', updated_at = $1 WHERE tenant_id = $3 AND id = $2 AND status = 'pending'")
             .bind(&now)
             .bind(order)
+            .bind(&inv.tenant_id)
             .execute(&mut *conn)
             .await?;
         subscriptions::activate_for_order(db, conn, order).await?;
@@ -621,10 +629,11 @@ pub async fn set_status(
         }
         ("unpaid", "cancelled") => {
             let done = sqlx::query(
-                "UPDATE invoices SET status = 'cancelled', cancelled_at = $1, updated_at = $1 WHERE id = $2 AND status = 'unpaid'",
+                "UPDATE invoices SET status = 'cancelled', cancelled_at = $1, updated_at = $1 WHERE tenant_id = $3 AND id = $2 AND status = 'unpaid'",
             )
             .bind(&now)
             .bind(&inv.id)
+            .bind(&inv.tenant_id)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
@@ -644,17 +653,19 @@ pub async fn set_status(
                 .await?;
             }
             if let Some(order) = &inv.order_id {
-                sqlx::query("UPDATE orders SET status = 'cancelled', updated_at = $1 WHERE id = $2 AND status = 'pending'")
+                sqlx::query("UPDATE orders SET status = 'cancelled', updated_at = $1 WHERE tenant_id = $3 AND id = $2 AND status = 'pending'")
                     .bind(&now)
                     .bind(order)
+                    .bind(&inv.tenant_id)
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
                     "UPDATE subscriptions SET status = 'cancelled', cancelled_at = $1, updated_at = $1 \
-                     WHERE order_id = $2 AND status = 'pending'",
+                     WHERE tenant_id = $3 AND order_id = $2 AND status = 'pending'",
                 )
                 .bind(&now)
                 .bind(order)
+                .bind(&inv.tenant_id)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -662,17 +673,19 @@ pub async fn set_status(
         ("paid", "refunded") => {
             let done = sqlx::query(
                 "UPDATE invoices SET status = 'refunded', refunded_at = $1, amount_refunded = total - credit_applied, \
-                 updated_at = $1 WHERE id = $2 AND status = 'paid'",
+                 updated_at = $1 WHERE tenant_id = $3 AND id = $2 AND status = 'paid'",
             )
             .bind(&now)
             .bind(&inv.id)
+            .bind(&inv.tenant_id)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
                 return Err(illegal());
             }
-            sqlx::query("UPDATE payments SET amount_refunded = amount WHERE invoice_id = $1")
+            sqlx::query("UPDATE payments SET amount_refunded = amount WHERE tenant_id = $2 AND invoice_id = $1")
                 .bind(&inv.id)
+                .bind(&inv.tenant_id)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -27,6 +27,9 @@ use crate::{
 pub trait Provisioner: Send + Sync + 'static {
     /// `kind` is one of the `service.*` job kinds.
     async fn run(&self, ctx: &JobContext, kind: &str, sub: &Subscription) -> Result<(), JobError>;
+
+    /// A `service.*` job for `sub` failed for good (see [`JobHandler::failed`]).
+    async fn failed(&self, _ctx: &JobContext, _sub: &Subscription, _message: &str) {}
 }
 
 #[derive(Deserialize)]
@@ -69,7 +72,39 @@ impl JobHandler for ServiceJobs {
         let mut conn = ctx.db().pool().acquire().await.map_err(CoreError::from)?;
         let sub = subscriptions::load(&mut conn, &p.subscription_id).await?;
         drop(conn);
+        // A service that ended gets no more work but its termination,
+        // whatever was queued before it ended.
+        if matches!(sub.status.as_str(), "cancelled" | "terminated")
+            && ctx.job.kind != subscriptions::TERMINATE
+        {
+            ctx.log(
+                "stdout",
+                format!(
+                    "the subscription is {}; {} is not done",
+                    sub.status, ctx.job.kind
+                ),
+            )
+            .await?;
+            return Ok(());
+        }
         provisioner.run(ctx, &ctx.job.kind, &sub).await
+    }
+
+    async fn failed(&self, ctx: &JobContext, _code: &str, message: &str) {
+        let Ok(p) = ctx.payload::<ServicePayload>() else {
+            return;
+        };
+        let Some(provisioner) = self.provisioners.get(&p.product_type) else {
+            return;
+        };
+        let Ok(mut conn) = ctx.db().pool().acquire().await else {
+            return;
+        };
+        let Ok(sub) = subscriptions::load(&mut conn, &p.subscription_id).await else {
+            return;
+        };
+        drop(conn);
+        provisioner.failed(ctx, &sub, message).await;
     }
 }
 

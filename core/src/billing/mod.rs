@@ -25,7 +25,27 @@ pub enum Viewer {
     /// An operator of `tenant` (admin or staff).
     Operator { tenant: String, admin: bool },
     /// A customer's login: only this customer of `tenant`.
-    Customer { tenant: String, customer: String },
+    Customer {
+        tenant: String,
+        customer: CustomerId,
+    },
+}
+
+/// The id of the one customer a customer login sees: never empty, so a
+/// filter built from it (`$n = '' OR customer_id = $n`) cannot fail open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    /// `None` for an empty or blank id.
+    pub fn new(id: impl Into<String>) -> Option<CustomerId> {
+        let id = id.into();
+        (!id.trim().is_empty()).then_some(CustomerId(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Viewer {
@@ -39,7 +59,17 @@ impl Viewer {
     pub fn only_customer(&self) -> Option<&str> {
         match self {
             Viewer::Operator { .. } => None,
-            Viewer::Customer { customer, .. } => Some(customer),
+            Viewer::Customer { customer, .. } => Some(customer.as_str()),
+        }
+    }
+
+    /// What to bind to a `($n = '' OR customer_id = $n)` filter: a
+    /// customer's own id (never empty), else the operator's `requested`
+    /// customer or '' for all of them.
+    pub fn customer_scope(&self, requested: Option<&str>) -> String {
+        match self {
+            Viewer::Customer { customer, .. } => customer.as_str().to_string(),
+            Viewer::Operator { .. } => requested.unwrap_or_default().to_string(),
         }
     }
 
@@ -75,10 +105,15 @@ pub async fn viewer(db: &Db, p: &Principal) -> CoreResult<Viewer> {
             .await?
             .flatten();
     match customer {
-        Some(customer) => Ok(Viewer::Customer {
-            tenant: p.tenant_id.clone(),
-            customer,
-        }),
+        Some(customer) => match CustomerId::new(customer) {
+            Some(customer) => Ok(Viewer::Customer {
+                tenant: p.tenant_id.clone(),
+                customer,
+            }),
+            None => Err(CoreError::Forbidden(
+                "this login is not linked to a customer".into(),
+            )),
+        },
         None => Err(CoreError::Forbidden(
             "this login is not linked to a customer".into(),
         )),

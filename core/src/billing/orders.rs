@@ -434,9 +434,10 @@ pub async fn create(
         },
     )
     .await?;
-    sqlx::query("UPDATE orders SET invoice_id = $1 WHERE id = $2")
+    sqlx::query("UPDATE orders SET invoice_id = $1 WHERE tenant_id = $3 AND id = $2")
         .bind(&invoice_id)
         .bind(&order_id)
+        .bind(v.tenant())
         .execute(&mut *tx)
         .await?;
     // One pending subscription per product, carrying its add-ons.
@@ -543,7 +544,7 @@ pub async fn list(
     }
     let filter =
         "o.tenant_id = $1 AND ($2 = '' OR o.customer_id = $2) AND ($3 = '' OR o.status = $3)";
-    let customer = v.only_customer().unwrap_or("");
+    let customer = &v.customer_scope(None);
     let status = status.unwrap_or("");
     let rows = sqlx::query(&format!(
         "SELECT o.id, o.customer_id, c.name AS customer_name, o.status, o.currency, o.total, o.coupon_code, \

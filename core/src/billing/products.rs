@@ -233,11 +233,71 @@ pub async fn get(db: &Db, v: &Viewer, id: &str) -> CoreResult<Product> {
     Ok(p)
 }
 
-fn check_metadata(m: &serde_json::Value) -> CoreResult<()> {
+/// A product's settings, checked for its type on every create and update
+/// (the admin form and the API alike): a CloudPod product's size and the
+/// actions its customers may take.
+pub fn check_metadata(kind: &str, m: &serde_json::Value) -> CoreResult<()> {
     if !m.is_object() {
         return Err(field_error("metadata", "must be an object"));
     }
+    if kind == "cloudpod" {
+        crate::cloudpods::Size::of(m).map_err(|e| match e {
+            CoreError::Field { field, message } => field_error(format!("metadata.{field}"), message),
+            other => other,
+        })?;
+        match &m["customerActions"] {
+            serde_json::Value::Null => {}
+            serde_json::Value::Array(list)
+                if list.iter().all(|a| {
+                    a.as_str()
+                        .is_some_and(|a| crate::cloudpods::CUSTOMER_ACTIONS.contains(&a))
+                }) => {}
+            _ => {
+                return Err(field_error(
+                    "metadata.customerActions",
+                    format!(
+                        "must be a list of {}",
+                        crate::cloudpods::CUSTOMER_ACTIONS.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
     Ok(())
+}
+
+/// `edited`, the prices of one `currency` (a form edits one at a time), with
+/// the product's prices in every other currency kept as they are.
+pub fn with_other_currencies(
+    current: &Product,
+    currency: &str,
+    mut edited: Vec<PriceInput>,
+) -> CoreResult<Vec<PriceInput>> {
+    for kept in &current.prices {
+        if kept.currency != currency {
+            edited.push(PriceInput {
+                price: super::money::format(kept.amount, &kept.currency)
+                    .parse()
+                    .map_err(|_| CoreError::Internal("a stored price does not print".into()))?,
+                cycle: kept.cycle.clone(),
+                currency: kept.currency.clone(),
+            });
+        }
+    }
+    Ok(edited)
+}
+
+/// Whether subscriptions or CloudPods use the product.
+async fn in_use(db: &Db, tenant: &str, id: &str) -> CoreResult<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM subscriptions WHERE product_id = $1 AND tenant_id = $2) \
+              + (SELECT COUNT(*) FROM cloudpods WHERE product_id = $1 AND tenant_id = $2)",
+    )
+    .bind(id)
+    .bind(tenant)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(n > 0)
 }
 
 async fn write_prices(
@@ -261,15 +321,6 @@ async fn write_prices(
     Ok(())
 }
 
-fn sku_taken(e: sqlx::Error, sku: &str) -> CoreError {
-    match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            CoreError::Conflict(format!("the SKU {sku} is taken"))
-        }
-        other => other.into(),
-    }
-}
-
 /// Create a product (tenant admins).
 pub async fn create(db: &Db, v: &Viewer, actor: &str, input: ProductInput) -> CoreResult<Product> {
     v.require_admin("only admins change the catalog")?;
@@ -279,9 +330,7 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: ProductInput) -> Co
         .map(str::trim)
         .unwrap_or_default()
         .to_string();
-    if name.is_empty() || name.len() > 200 {
-        return Err(field_error("name", "must be 1 to 200 characters"));
-    }
+    let name = crate::names::display("name", &name, 200)?;
     let kind = input
         .kind
         .clone()
@@ -308,7 +357,7 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: ProductInput) -> Co
             .ok_or_else(|| field_error("billingCycles", "is required"))?,
     )?;
     let metadata = input.metadata.clone().unwrap_or(serde_json::json!({}));
-    check_metadata(&metadata)?;
+    check_metadata(&kind, &metadata)?;
     let status = input.status.clone().unwrap_or_else(|| "active".into());
     if !["active", "inactive"].contains(&status.as_str()) {
         return Err(field_error("status", "must be active or inactive"));
@@ -329,8 +378,7 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: ProductInput) -> Co
     .bind(&status)
     .bind(&now)
     .execute(&mut *tx)
-    .await
-    .map_err(|e| sku_taken(e, &sku))?;
+    .await?;
     write_prices(&mut tx, &id, &prices).await?;
     tx.commit().await?;
     audit::record(
@@ -357,10 +405,7 @@ pub async fn update(
     v.require_admin("only admins change the catalog")?;
     let cur = get(db, v, id).await?;
     let name = match &input.name {
-        Some(n) if n.trim().is_empty() || n.len() > 200 => {
-            return Err(field_error("name", "must be 1 to 200 characters"))
-        }
-        Some(n) => n.trim().to_string(),
+        Some(n) => crate::names::display("name", n, 200)?,
         None => cur.name.clone(),
     };
     let kind = input.kind.clone().unwrap_or(cur.kind.clone());
@@ -382,7 +427,13 @@ pub async fn update(
         None => None,
     };
     let metadata = input.metadata.clone().unwrap_or(cur.metadata.clone());
-    check_metadata(&metadata)?;
+    check_metadata(&kind, &metadata)?;
+    if kind != cur.kind && in_use(db, v.tenant(), &cur.id).await? {
+        return Err(CoreError::Conflict(format!(
+            "{} is in use by subscriptions or services; it stays a {} product",
+            cur.name, cur.kind
+        )));
+    }
     let status = input.status.clone().unwrap_or(cur.status.clone());
     if !["active", "inactive"].contains(&status.as_str()) {
         return Err(field_error("status", "must be active or inactive"));
@@ -401,8 +452,7 @@ pub async fn update(
     .bind(id)
     .bind(v.tenant())
     .execute(&mut *tx)
-    .await
-    .map_err(|e| sku_taken(e, &sku))?;
+    .await?;
     if let Some(prices) = &prices {
         write_prices(&mut tx, id, prices).await?;
     }

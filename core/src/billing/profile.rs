@@ -76,7 +76,7 @@ pub async fn set(db: &Db, v: &Viewer, actor: &str, input: ProfileInput) -> CoreR
     }
     let email = match trimmed(input.email) {
         Some(e) => Some(
-            crate::users::normalize_email(&e).map_err(|e| field_error("email", e.to_string()))?,
+            crate::users::normalize_email(&e)?,
         ),
         None => None,
     };

@@ -30,6 +30,8 @@ pub const SUSPEND: &str = "service.suspend";
 pub const UNSUSPEND: &str = "service.unsuspend";
 pub const TERMINATE: &str = "service.terminate";
 pub const CHANGE: &str = "service.change";
+/// Days a plan change's invoice gives to pay before dunning starts.
+pub const CHANGE_DAYS_TO_PAY: i64 = 7;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Subscription {
@@ -203,6 +205,9 @@ pub(crate) async fn service_job(
     s: &Subscription,
     kind: &str,
 ) -> CoreResult<String> {
+    if kind == TERMINATE {
+        drop_service_work(conn, s).await?;
+    }
     jobs::enqueue(
         db,
         conn,
@@ -220,6 +225,25 @@ pub(crate) async fn service_job(
         .max_attempts(8),
     )
     .await
+}
+
+/// The service ends: whatever work for it is still queued (a provisioning
+/// retry, a suspension) is cancelled in the same transaction, so nothing
+/// brings it back after the termination.
+async fn drop_service_work(conn: &mut AnyConnection, s: &Subscription) -> CoreResult<u64> {
+    let now = clock::now();
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', finished_at = $1, updated_at = $1, \
+         error_code = 'service_ended', error_message = 'the subscription ended before this ran' \
+         WHERE tenant_id = $2 AND target_type = 'subscription' AND target_id = $3 \
+         AND status = 'queued' AND kind LIKE 'service.%'",
+    )
+    .bind(&now)
+    .bind(&s.tenant_id)
+    .bind(&s.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 fn next_period(s: &Subscription, from: OffsetDateTime) -> Option<String> {
@@ -245,11 +269,12 @@ pub(crate) async fn activate_for_order(
         let s = load(conn, &id).await?;
         sqlx::query(
             "UPDATE subscriptions SET status = 'active', starts_at = $1, period_start = $1, renews_at = $2, \
-             periods_paid = 1, updated_at = $1 WHERE id = $3 AND status = 'pending'",
+             periods_paid = 1, updated_at = $1 WHERE tenant_id = $4 AND id = $3 AND status = 'pending'",
         )
         .bind(&now)
         .bind(next_period(&s, now_t))
         .bind(&id)
+        .bind(&s.tenant_id)
         .execute(&mut *conn)
         .await?;
         service_job(db, conn, &s, PROVISION).await?;
@@ -267,18 +292,38 @@ pub(crate) async fn renewal_paid(
 ) -> CoreResult<()> {
     let s = load(conn, id).await?;
     let now = clock::now();
+    // Another invoice of this subscription still overdue (a plan change's,
+    // say) keeps it where dunning put it.
+    let overdue: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invoices WHERE subscription_id = $1 AND tenant_id = $2 \
+         AND status = 'unpaid' AND due_at <= $3 AND id <> $4",
+    )
+    .bind(id)
+    .bind(&s.tenant_id)
+    .bind(&now)
+    .bind(&inv.id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let reactivate = overdue == 0 && matches!(s.status.as_str(), "past_due" | "suspended");
+    // Only a renewal (an invoice for a period) counts as a period paid.
+    let period = i64::from(inv.period_start.is_some());
     sqlx::query(
         "UPDATE subscriptions SET period_start = COALESCE($1, period_start), renews_at = COALESCE($2, renews_at), \
-         periods_paid = periods_paid + 1, status = CASE WHEN status IN ('past_due', 'suspended') THEN 'active' ELSE status END, \
-         suspended_at = NULL, updated_at = $3 WHERE id = $4 AND status IN ('active', 'past_due', 'suspended')",
+         periods_paid = periods_paid + $5, \
+         status = CASE WHEN $6 = 1 THEN 'active' ELSE status END, \
+         suspended_at = CASE WHEN $6 = 1 THEN NULL ELSE suspended_at END, \
+         updated_at = $3 WHERE id = $4 AND tenant_id = $7 AND status IN ('active', 'past_due', 'suspended')",
     )
     .bind(&inv.period_start)
     .bind(&inv.period_end)
     .bind(&now)
     .bind(id)
+    .bind(period)
+    .bind(i64::from(reactivate))
+    .bind(&s.tenant_id)
     .execute(&mut *conn)
     .await?;
-    if s.status == "suspended" {
+    if reactivate && s.status == "suspended" {
         service_job(db, conn, &s, UNSUSPEND).await?;
     }
     Ok(())
@@ -304,18 +349,20 @@ pub async fn cancel(
     let mut tx = db.begin_write().await?;
     if at_period_end && s.renews_at.is_some() && s.status != "pending" {
         sqlx::query(
-            "UPDATE subscriptions SET cancel_at_period_end = 1, updated_at = $1 WHERE id = $2",
+            "UPDATE subscriptions SET cancel_at_period_end = 1, updated_at = $1 WHERE tenant_id = $3 AND id = $2",
         )
         .bind(&now)
         .bind(&s.id)
+        .bind(&s.tenant_id)
         .execute(&mut *tx)
         .await?;
     } else {
         sqlx::query(
-            "UPDATE subscriptions SET status = 'cancelled', cancelled_at = $1, cancel_at_period_end = 0, updated_at = $1 WHERE id = $2",
+            "UPDATE subscriptions SET status = 'cancelled', cancelled_at = $1, cancel_at_period_end = 0, updated_at = $1 WHERE tenant_id = $3 AND id = $2",
         )
         .bind(&now)
         .bind(&s.id)
+        .bind(&s.tenant_id)
         .execute(&mut *tx)
         .await?;
         if s.status != "pending" {
@@ -323,10 +370,11 @@ pub async fn cancel(
         }
         // Open renewal invoices of a cancelled subscription are void.
         sqlx::query(
-            "UPDATE invoices SET status = 'cancelled', cancelled_at = $1, updated_at = $1 WHERE subscription_id = $2 AND status = 'unpaid'",
+            "UPDATE invoices SET status = 'cancelled', cancelled_at = $1, updated_at = $1 WHERE tenant_id = $3 AND subscription_id = $2 AND status = 'unpaid'",
         )
         .bind(&now)
         .bind(&s.id)
+        .bind(&s.tenant_id)
         .execute(&mut *tx)
         .await?;
     }
@@ -395,6 +443,17 @@ pub async fn change_plan_at(
         return Err(field_error(
             "productId",
             format!("{} cannot be ordered", new.name),
+        ));
+    }
+    // The service's provisioner stays the same: a CloudPod moves only to
+    // another CloudPod plan (else it could no longer be suspended or ended).
+    if new.kind != s.product_kind {
+        return Err(field_error(
+            "productId",
+            format!(
+                "a {} subscription moves only to another {} product; {} is a {} product",
+                s.product_kind, s.product_kind, new.name, new.kind
+            ),
         ));
     }
     let new_unit = new.price(&s.billing_cycle, &s.currency).ok_or_else(|| {
@@ -466,22 +525,24 @@ pub async fn change_plan_at(
             tenant: &s.tenant_id,
             customer: &customer,
             order_id: None,
-            subscription_id: None,
+            // Linked, so an unpaid change is dunned like a renewal.
+            subscription_id: Some(&s.id),
             currency: &s.currency,
             priced: &priced,
             tax_name: rate.as_ref().map(|r| r.name.clone()),
             period: None,
-            due_at: now.clone(),
+            due_at: clock::format(at + time::Duration::days(CHANGE_DAYS_TO_PAY)),
         },
     )
     .await?;
     sqlx::query(
-        "UPDATE subscriptions SET product_id = $1, unit_price = $2, updated_at = $3 WHERE id = $4",
+        "UPDATE subscriptions SET product_id = $1, unit_price = $2, updated_at = $3 WHERE tenant_id = $5 AND id = $4",
     )
     .bind(&new.id)
     .bind(new_unit)
     .bind(&now)
     .bind(&s.id)
+    .bind(&s.tenant_id)
     .execute(&mut *tx)
     .await?;
     let changed = load(&mut tx, &s.id).await?;

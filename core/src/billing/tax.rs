@@ -65,10 +65,7 @@ fn time_field(field: &str, v: Option<&str>) -> CoreResult<Option<String>> {
 /// Add a rate (tenant admins).
 pub async fn create(db: &Db, v: &Viewer, actor: &str, input: TaxRateInput) -> CoreResult<TaxRate> {
     v.require_admin("only admins manage tax rates")?;
-    let name = input.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(field_error("name", "must be 1 to 100 characters"));
-    }
+    let name = &crate::names::display("name", &input.name, 100)?;
     let country = input.country.trim().to_uppercase();
     if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(field_error(

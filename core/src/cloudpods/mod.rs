@@ -61,7 +61,11 @@ pub struct CloudPod {
     pub name: String,
     pub status: String,
     pub power: String,
+    /// The operating system image (`debian`, `busybox`): the JSON's `image`.
     pub template: String,
+    /// The plan: the SKU of the product it was made from (the JSON's
+    /// `template`, as in the contract's `"template": "CPOD-MINI"`).
+    pub plan: Option<String>,
     /// `lxc` or `proxmox`: the node's hypervisor when the pod was placed.
     pub provider: String,
     pub provider_ref: String,
@@ -87,7 +91,8 @@ impl CloudPod {
             "name": self.name,
             "status": self.status,
             "power": self.power,
-            "template": self.template,
+            "template": self.plan,
+            "image": self.template,
             "hostname": self.hostname,
             "ipv4": self.ipv4,
             "cpu": self.cpu,
@@ -113,6 +118,7 @@ fn row_to_pod(r: &sqlx::any::AnyRow) -> CoreResult<CloudPod> {
         status: r.try_get("status")?,
         power: r.try_get("power")?,
         template: r.try_get("template")?,
+        plan: r.try_get("plan")?,
         provider: r.try_get("provider")?,
         provider_ref: r.try_get("provider_ref")?,
         hostname: r.try_get("hostname")?,
@@ -160,7 +166,7 @@ pub async fn list(
             ));
         }
     }
-    let customer = v.only_customer().or(customer).unwrap_or("");
+    let customer = &v.customer_scope(customer);
     let status = status.unwrap_or("");
     let filter = "tenant_id = $1 AND ($2 = '' OR customer_id = $2) AND ($3 = '' OR status = $3)";
     let rows = sqlx::query(&format!(
@@ -225,20 +231,7 @@ impl Size {
 }
 
 fn check_name(name: &str) -> CoreResult<String> {
-    let n = name.trim();
-    let ok = !n.is_empty()
-        && n.len() <= 63
-        && n.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !n.starts_with('-')
-        && !n.ends_with('-');
-    if !ok {
-        return Err(field_error(
-            "name",
-            "must be 1 to 63 lowercase letters, digits and dashes, not starting or ending with a dash",
-        ));
-    }
-    Ok(n.to_string())
+    crate::names::dns_label("name", name)
 }
 
 /// A pod to make (operators).
@@ -249,13 +242,19 @@ pub struct PodInput {
     pub subscription_id: Option<String>,
     pub product_id: Option<String>,
     pub name: Option<String>,
+    /// The plan's SKU (the contract's name for it).
     pub template: Option<String>,
+    /// The operating system image, if not the plan's.
+    pub image: Option<String>,
 }
+
+/// The actions a product may open to its customers.
+pub const CUSTOMER_ACTIONS: [&str; 3] = ["start", "stop", "reboot"];
 
 /// What customers may do to their pods: the product's `customerActions`
 /// (some of `start`, `stop`, `reboot`); all three when it does not say.
 pub fn customer_actions_of(metadata: &serde_json::Value) -> Vec<&'static str> {
-    const ALL: [&str; 3] = ["start", "stop", "reboot"];
+    const ALL: [&str; 3] = CUSTOMER_ACTIONS;
     match metadata["customerActions"].as_array() {
         Some(list) => ALL
             .into_iter()
@@ -284,6 +283,7 @@ async fn insert(
     customer: &str,
     subscription: Option<&str>,
     product: &str,
+    plan: &str,
     name: &str,
     size: &Size,
 ) -> CoreResult<String> {
@@ -292,8 +292,8 @@ async fn insert(
     let provider_ref = format!("mooring-{}", &id.replace('-', "")[..12]);
     sqlx::query(
         "INSERT INTO cloudpods (id, tenant_id, customer_id, subscription_id, product_id, name, status, template, \
-         provider_ref, hostname, cpu, memory_mb, disk_gb, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $6, $9, $10, $11, $12, $12)",
+         provider_ref, hostname, cpu, memory_mb, disk_gb, created_at, updated_at, plan) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $6, $9, $10, $11, $12, $12, $13)",
     )
     .bind(&id)
     .bind(tenant)
@@ -307,15 +307,65 @@ async fn insert(
     .bind(size.memory_mb)
     .bind(size.disk_gb)
     .bind(&now)
+    .bind(plan)
     .execute(&mut *conn)
-    .await
-    .map_err(|e| match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            CoreError::Conflict(format!("a CloudPod named {name} exists"))
-        }
-        other => other.into(),
-    })?;
+    .await?;
     Ok(id)
+}
+
+/// A subscription a pod may be bound to: this tenant's, this customer's, for
+/// a CloudPod product, still alive, and without a pod. Every refusal names
+/// the field and says nothing about other tenants' ids.
+async fn check_subscription(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    customer: &str,
+    subscription: &str,
+) -> CoreResult<()> {
+    let row = sqlx::query(
+        "SELECT s.customer_id, s.status, p.kind FROM subscriptions s \
+         JOIN products p ON p.id = s.product_id AND p.tenant_id = s.tenant_id \
+         WHERE s.id = $1 AND s.tenant_id = $2",
+    )
+    .bind(subscription)
+    .bind(tenant)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| field_error("subscriptionId", "no such subscription"))?;
+    let owner: String = row.try_get("customer_id")?;
+    if owner != customer {
+        return Err(field_error(
+            "subscriptionId",
+            "belongs to another customer than the CloudPod's",
+        ));
+    }
+    let kind: String = row.try_get("kind")?;
+    if kind != "cloudpod" {
+        return Err(field_error(
+            "subscriptionId",
+            "is not a subscription to a CloudPod product",
+        ));
+    }
+    let status: String = row.try_get("status")?;
+    if matches!(status.as_str(), "cancelled" | "terminated") {
+        return Err(field_error(
+            "subscriptionId",
+            format!("is {status}; a CloudPod needs a live subscription"),
+        ));
+    }
+    let bound: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM cloudpods WHERE subscription_id = $1 AND tenant_id = $2",
+    )
+    .bind(subscription)
+    .bind(tenant)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if bound.is_some() {
+        return Err(CoreError::Conflict(
+            "this subscription already has a CloudPod".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn pod_job(pod: &CloudPod, kind: &str) -> NewJob {
@@ -343,28 +393,54 @@ pub async fn create(
     crate::billing::customers::get(db, v, &customer)
         .await
         .map_err(|_| field_error("customerId", "no such customer"))?;
-    let product_id = input
-        .product_id
-        .ok_or_else(|| field_error("productId", "is required"))?;
+    // The plan: `productId`, or `template` (the product's SKU, as in the
+    // contract's `"template": "CPOD-MINI"`), or both when they agree.
+    let product_id = match (input.product_id, input.template.as_deref()) {
+        (Some(id), _) => id,
+        (None, Some(sku)) => sqlx::query_scalar(
+            "SELECT id FROM products WHERE tenant_id = $1 AND sku = $2 AND kind = 'cloudpod'",
+        )
+        .bind(v.tenant())
+        .bind(sku)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| field_error("template", format!("no CloudPod plan has the SKU {sku}")))?,
+        (None, None) => return Err(field_error("productId", "is required (or give the plan's SKU as template)")),
+    };
     let product = crate::billing::products::get(db, v, &product_id)
         .await
         .map_err(|_| field_error("productId", "no such product"))?;
     if product.kind != "cloudpod" {
         return Err(field_error("productId", "is not a CloudPod product"));
     }
+    if let Some(sku) = input.template.as_deref() {
+        if sku != product.sku {
+            return Err(field_error(
+                "template",
+                format!("is the plan's SKU; the product's is {}", product.sku),
+            ));
+        }
+    }
     let name = check_name(input.name.as_deref().unwrap_or_default())?;
     let mut meta = product.metadata.clone();
-    if let Some(t) = input.template {
-        meta["template"] = t.into();
+    if let Some(image) = input.image {
+        meta["template"] = image.into();
     }
-    let size = Size::of(&meta)?;
+    let size = Size::of(&meta).map_err(|e| match e {
+        CoreError::Field { field, message } if field == "template" => field_error("image", message),
+        other => other,
+    })?;
     let mut tx = db.begin_write().await?;
+    if let Some(sub) = input.subscription_id.as_deref() {
+        check_subscription(&mut tx, v.tenant(), &customer, sub).await?;
+    }
     let id = insert(
         &mut tx,
         v.tenant(),
         &customer,
         input.subscription_id.as_deref(),
         &product.id,
+        &product.sku,
         &name,
         &size,
     )
@@ -390,6 +466,77 @@ pub async fn create(
     Ok((pod, job))
 }
 
+/// What an action on a pod needs and does.
+struct Rule {
+    kind: &'static str,
+    /// The states it applies in.
+    from: &'static [&'static str],
+    /// The state it moves the pod to at once (else the job moves it).
+    to: Option<&'static str>,
+    operators_only: bool,
+}
+
+/// Every action, in the order pages show them.
+pub const ACTIONS: [&str; 6] = ["reboot", "stop", "start", "suspend", "unsuspend", "destroy"];
+
+fn rule(action: &str) -> Option<Rule> {
+    let r = |kind, from, to, operators_only| {
+        Some(Rule {
+            kind,
+            from,
+            to,
+            operators_only,
+        })
+    };
+    match action {
+        "suspend" => r(SUSPEND, &["active"], None, true),
+        "unsuspend" => r(UNSUSPEND, &["suspended"], None, true),
+        "start" => r(START, &["active"], None, false),
+        "stop" => r(STOP, &["active"], None, false),
+        "reboot" => r(REBOOT, &["active"], None, false),
+        "destroy" => r(
+            DESTROY,
+            &[
+                "pending",
+                "provisioning",
+                "active",
+                "suspended",
+                "failed",
+                "terminating",
+            ],
+            Some("terminating"),
+            true,
+        ),
+        _ => None,
+    }
+}
+
+/// The actions that fit `pod` now, for an operator or (`operator` false) a
+/// customer whose product allows `customer_actions`: what [`act`] accepts,
+/// less what its power state makes pointless (starting a running pod) and
+/// destroying one already on its way out. Pages offer exactly these.
+pub fn actions_for(pod: &CloudPod, operator: bool, customer_actions: &[&str]) -> Vec<&'static str> {
+    ACTIONS
+        .into_iter()
+        .filter(|a| {
+            let Some(r) = rule(a) else { return false };
+            let allowed = if r.operators_only {
+                operator
+            } else {
+                operator || customer_actions.contains(a)
+            };
+            let fits = r.from.contains(&pod.status.as_str())
+                && match *a {
+                    "start" => pod.power != "running",
+                    "stop" | "reboot" => pod.power == "running",
+                    "destroy" => pod.status != "terminating",
+                    _ => true,
+                };
+            allowed && fits
+        })
+        .collect()
+}
+
 /// Queue an action on a pod: `suspend`, `unsuspend`, `start`, `stop`,
 /// `reboot` or `destroy`. Operators may do all; a customer may start,
 /// stop and reboot its own active pods. 409 when the pod is not in a
@@ -402,27 +549,16 @@ pub async fn act(
     action: &str,
 ) -> CoreResult<(CloudPod, String)> {
     let pod = get(db, v, id).await?;
-    let (kind, from, to): (&str, &[&str], Option<&str>) = match action {
-        "suspend" => (SUSPEND, &["active"], None),
-        "unsuspend" => (UNSUSPEND, &["suspended"], None),
-        "start" => (START, &["active"], None),
-        "stop" => (STOP, &["active"], None),
-        "reboot" => (REBOOT, &["active"], None),
-        "destroy" => (
-            DESTROY,
-            &[
-                "pending",
-                "provisioning",
-                "active",
-                "suspended",
-                "failed",
-                "terminating",
-            ],
-            Some("terminating"),
-        ),
-        other => return Err(field_error("action", format!("{other} is not an action"))),
+    let Some(Rule {
+        kind,
+        from,
+        to,
+        operators_only,
+    }) = rule(action)
+    else {
+        return Err(field_error("action", format!("{action} is not an action")));
     };
-    if !matches!(action, "start" | "stop" | "reboot") {
+    if operators_only {
         v.require_operator("only operators suspend, resume or destroy CloudPods")?;
     }
     if v.only_customer().is_some() && !customer_actions(db, &pod).await?.contains(&action) {
@@ -443,10 +579,11 @@ pub async fn act(
         ));
     }
     if let Some(to) = to {
-        sqlx::query("UPDATE cloudpods SET status = $1, updated_at = $2 WHERE id = $3")
+        sqlx::query("UPDATE cloudpods SET status = $1, updated_at = $2 WHERE tenant_id = $4 AND id = $3")
             .bind(to)
             .bind(clock::now())
             .bind(id)
+            .bind(v.tenant())
             .execute(&mut *tx)
             .await?;
     }
@@ -793,26 +930,6 @@ impl CloudPods {
 
     /// A job that will not be retried leaves its reason on the pod; a
     /// provisioning that failed marks the pod `failed`.
-    async fn note_failure(&self, kind: &str, pod: &CloudPod, result: &Result<(), JobError>) {
-        if let Err(JobError::Permanent { message, .. }) = result {
-            let status = if kind == PROVISION {
-                "failed".to_string()
-            } else {
-                load(self.db(), &pod.id)
-                    .await
-                    .map(|p| p.status)
-                    .unwrap_or_else(|_| pod.status.clone())
-            };
-            let _ = set(
-                self.db(),
-                &pod.id,
-                "status = $1, last_error = $2",
-                &[Some(&status), Some(message)],
-            )
-            .await;
-        }
-    }
-
     /// Carry out `kind` on the pod.
     pub async fn apply(
         &self,
@@ -843,9 +960,15 @@ impl JobHandler for CloudPods {
         let p: PodPayload = ctx.payload()?;
         let pod = load(self.db(), &p.cloud_pod_id).await?;
         let kind = ctx.job.kind.clone();
-        let result = self.apply(ctx, &kind, &pod).await;
-        self.note_failure(&kind, &pod, &result).await;
-        result
+        self.apply(ctx, &kind, &pod).await
+    }
+
+    /// A job that failed for good leaves its reason on the pod; a pod that
+    /// could not be provisioned is `failed`.
+    async fn failed(&self, ctx: &JobContext, _code: &str, message: &str) {
+        if let Ok(p) = ctx.payload::<PodPayload>() {
+            record_failure(self.db(), &p.cloud_pod_id, ctx.job.kind == PROVISION, message).await;
+        }
     }
 }
 
@@ -858,16 +981,21 @@ impl Provisioner for CloudPods {
         use crate::billing::subscriptions as s;
         let db = self.db();
         let existing: Option<String> =
-            sqlx::query_scalar("SELECT id FROM cloudpods WHERE subscription_id = $1")
+            sqlx::query_scalar(
+                "SELECT id FROM cloudpods WHERE subscription_id = $1 AND tenant_id = $2",
+            )
                 .bind(&sub.id)
+                .bind(&sub.tenant_id)
                 .fetch_optional(db.pool())
                 .await
                 .map_err(CoreError::from)?;
         let pod = match (existing, kind) {
             (Some(id), _) => load(db, &id).await?,
             (None, k) if k == s::PROVISION => {
-                let product = sqlx::query("SELECT metadata FROM products WHERE id = $1")
+                let product =
+                    sqlx::query("SELECT metadata, sku FROM products WHERE id = $1 AND tenant_id = $2")
                     .bind(&sub.product_id)
+                    .bind(&sub.tenant_id)
                     .fetch_one(db.pool())
                     .await
                     .map_err(CoreError::from)?;
@@ -875,6 +1003,7 @@ impl Provisioner for CloudPods {
                 let meta: serde_json::Value =
                     serde_json::from_str(&meta).unwrap_or(serde_json::json!({}));
                 let size = Size::of(&meta)?;
+                let sku: String = product.try_get("sku").map_err(CoreError::from)?;
                 let name = format!("pod-{}", &sub.id.replace('-', "")[..10]);
                 let mut conn = db.pool().acquire().await.map_err(CoreError::from)?;
                 let id = insert(
@@ -883,6 +1012,7 @@ impl Provisioner for CloudPods {
                     &sub.customer_id,
                     Some(&sub.id),
                     &sub.product_id,
+                    &sku,
                     &name,
                     &size,
                 )
@@ -908,9 +1038,36 @@ impl Provisioner for CloudPods {
         if pod_kind == DESTROY {
             set(db, &pod.id, "status = 'terminating'", &[]).await?;
         }
-        let result = self.apply(ctx, pod_kind, &pod).await;
-        self.note_failure(pod_kind, &pod, &result).await;
-        result
+        self.apply(ctx, pod_kind, &pod).await
+    }
+
+    async fn failed(&self, ctx: &JobContext, sub: &Subscription, message: &str) {
+        use crate::billing::subscriptions as s;
+        let pod: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM cloudpods WHERE subscription_id = $1 AND tenant_id = $2",
+        )
+        .bind(&sub.id)
+        .bind(&sub.tenant_id)
+        .fetch_optional(self.db().pool())
+        .await
+        .ok()
+        .flatten();
+        if let Some(pod) = pod {
+            record_failure(self.db(), &pod, ctx.job.kind == s::PROVISION, message).await;
+        }
+    }
+}
+
+/// A job on a pod failed for good: its reason goes on the pod, and a pod
+/// that could not be provisioned is `failed`.
+async fn record_failure(db: &Db, pod: &str, provisioning: bool, message: &str) {
+    let result = if provisioning {
+        set(db, pod, "status = 'failed', last_error = $1", &[Some(message)]).await
+    } else {
+        set(db, pod, "last_error = $1", &[Some(message)]).await
+    };
+    if let Err(e) = result {
+        tracing::warn!(pod, error = %e, "could not record a CloudPod job's failure");
     }
 }
 

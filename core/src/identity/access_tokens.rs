@@ -31,8 +31,9 @@ impl Kind {
         match s {
             "personal" => Ok(Kind::Personal),
             "service" => Ok(Kind::Service),
-            _ => Err(CoreError::Invalid(
-                "kind must be `personal` or `service`".into(),
+            _ => Err(crate::error::field_error(
+                "kind",
+                "must be `personal` or `service`",
             )),
         }
     }
@@ -58,9 +59,10 @@ pub fn parse_scope(s: &str) -> CoreResult<Scope> {
         "read" => Ok(Scope::Read),
         "deploy" => Ok(Scope::Deploy),
         "admin" => Ok(Scope::Admin),
-        other => Err(CoreError::Invalid(format!(
-            "unknown scope `{other}`: use read, deploy or admin"
-        ))),
+        other => Err(crate::error::field_error(
+            "scopes",
+            format!("unknown scope `{other}`: use read, deploy or admin"),
+        )),
     }
 }
 
@@ -92,6 +94,42 @@ pub struct NewToken {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+impl NewToken {
+    /// A token request as clients send it, API and form alike: `kind`
+    /// `personal` or `service`, scopes by name, and an optional expiry, an
+    /// RFC 3339 time or a date (the end of that day, UTC).
+    pub fn parse(
+        name: &str,
+        kind: &str,
+        scopes: &[&str],
+        expires: Option<&str>,
+    ) -> CoreResult<NewToken> {
+        let scopes = scopes
+            .iter()
+            .map(|s| parse_scope(s))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let expires_at = match expires.map(str::trim).filter(|e| !e.is_empty()) {
+            None => None,
+            Some(e) => Some(
+                clock::parse(e)
+                    .or_else(|| clock::parse(&format!("{e}T23:59:59Z")))
+                    .ok_or_else(|| {
+                        crate::error::field_error(
+                            "expires_at",
+                            "must be a date (2027-01-31) or an RFC 3339 time",
+                        )
+                    })?,
+            ),
+        };
+        Ok(NewToken {
+            name: name.to_string(),
+            kind: Kind::parse(kind)?,
+            scopes,
+            expires_at,
+        })
+    }
+}
+
 fn row_to_token(r: &sqlx::any::AnyRow) -> CoreResult<AccessToken> {
     let scopes: String = r.try_get("scopes")?;
     Ok(AccessToken {
@@ -116,17 +154,16 @@ pub async fn create(
     new: NewToken,
     ip: Option<String>,
 ) -> CoreResult<(AccessToken, String)> {
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(CoreError::Invalid(
-            "name must be 1 to 100 characters".into(),
-        ));
-    }
+    caller.require_not_key("create access tokens")?;
+    let name = &crate::names::display("name", &new.name, 100)?;
     let mut scopes = new.scopes.clone();
     scopes.sort();
     scopes.dedup();
     let Some(&top) = scopes.last() else {
-        return Err(CoreError::Invalid("give at least one scope".into()));
+        return Err(crate::error::field_error(
+            "scopes",
+            "must name at least one scope",
+        ));
     };
     // A token can never do more than the credential that makes it.
     if top > caller.scope {
@@ -135,8 +172,9 @@ pub async fn create(
         ));
     }
     if new.kind == Kind::Personal && caller.via == Via::Bootstrap {
-        return Err(CoreError::Invalid(
-            "no account exists yet: create a service token, or sign in first".into(),
+        return Err(crate::error::field_error(
+            "kind",
+            "no account exists yet: create a service token, or sign in first",
         ));
     }
     if new.kind == Kind::Service && caller.role != Role::Admin {
@@ -146,8 +184,9 @@ pub async fn create(
     }
     if let Some(exp) = new.expires_at {
         if exp <= OffsetDateTime::now_utc() {
-            return Err(CoreError::Invalid(
-                "expires_at must be in the future".into(),
+            return Err(crate::error::field_error(
+                "expires_at",
+                "must be in the future",
             ));
         }
     }
@@ -163,6 +202,7 @@ pub async fn create(
     };
     let owner = (new.kind == Kind::Personal).then(|| caller.user_id.clone());
     let creator = (!caller.user_id.is_empty()).then(|| caller.user_id.clone());
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO access_tokens (id, tenant_id, user_id, created_by, name, kind, scopes, \
          token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -177,10 +217,10 @@ pub async fn create(
     .bind(hash_token(&secret))
     .bind(&token.created_at)
     .bind(&token.expires_at)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         NewEvent::new("token.created")
             .tenant(&caller.tenant_id)
             .actor(creator.clone())
@@ -189,6 +229,7 @@ pub async fn create(
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     Ok((token, secret))
 }
 
@@ -213,13 +254,15 @@ pub async fn revoke(db: &Db, caller: &Principal, id: &str, ip: Option<String>) -
     if !visible {
         return Err(CoreError::NotFound);
     }
-    sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+    let mut tx = db.begin_write().await?;
+    sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE tenant_id = $3 AND id = $2 AND revoked_at IS NULL")
         .bind(clock::now())
         .bind(id)
-        .execute(db.pool())
+        .bind(&caller.tenant_id)
+        .execute(&mut *tx)
         .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         NewEvent::new("token.revoked")
             .tenant(&caller.tenant_id)
             .actor(Some(caller.user_id.clone()))
@@ -227,6 +270,7 @@ pub async fn revoke(db: &Db, caller: &Principal, id: &str, ip: Option<String>) -
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

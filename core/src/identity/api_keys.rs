@@ -53,12 +53,7 @@ pub async fn create(
     actor: Option<&str>,
     ip: Option<String>,
 ) -> CoreResult<(ApiKey, String)> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(CoreError::Invalid(
-            "name must be 1 to 100 characters".into(),
-        ));
-    }
+    let name = &crate::names::display("name", name, 100)?;
     let secret = random_token("mk_");
     let key = ApiKey {
         id: uuid::Uuid::new_v4().to_string(),
@@ -67,6 +62,7 @@ pub async fn create(
         created_at: clock::now(),
         last_used_at: None,
     };
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO api_keys (id, tenant_id, name, key_hash, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -77,10 +73,10 @@ pub async fn create(
     .bind(hash_token(&secret))
     .bind(actor)
     .bind(&key.created_at)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         NewEvent::new("api_key.created")
             .tenant(tenant_id)
             .actor(actor.map(str::to_string))
@@ -88,6 +84,7 @@ pub async fn create(
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     Ok((key, secret))
 }
 
@@ -110,19 +107,20 @@ pub async fn revoke(
     actor: Option<&str>,
     ip: Option<String>,
 ) -> CoreResult<()> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
     )
     .bind(clock::now())
     .bind(id)
     .bind(tenant_id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(CoreError::NotFound);
     }
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         NewEvent::new("api_key.revoked")
             .tenant(tenant_id)
             .actor(actor.map(str::to_string))
@@ -130,6 +128,7 @@ pub async fn revoke(
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -173,6 +172,7 @@ pub async fn create_for(
     ip: Option<String>,
 ) -> CoreResult<(ApiKey, String)> {
     p.require_admin("only the tenant's admins manage API keys")?;
+    p.require_not_key("create API keys")?;
     create(db, &p.tenant_id, name, actor(p), ip).await
 }
 

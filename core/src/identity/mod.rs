@@ -117,6 +117,19 @@ impl Principal {
         }
     }
 
+    /// Refuse when the caller is an API key: keys cannot mint credentials
+    /// (tokens, keys, accounts, tenants) or set anyone's password, email or
+    /// role, so nothing a key made outlives its revocation.
+    pub fn require_not_key(&self, what: &str) -> CoreResult<()> {
+        if self.via == Via::ApiKey {
+            Err(CoreError::Forbidden(format!(
+                "API keys cannot {what}; sign in or use an access token"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Refuse (`Forbidden`, saying `why`) unless an operator of the whole installation.
     pub fn require_platform_admin(&self, why: &str) -> CoreResult<()> {
         if self.platform_admin {

@@ -69,6 +69,14 @@ pub async fn request(
     .bind(clock::format(now + LIFETIME))
     .execute(&mut *tx)
     .await?;
+    audit::record_in(
+        &mut tx,
+        NewEvent::new("auth.password_reset_requested")
+            .tenant(&user.tenant_id)
+            .resource("user", &user.id)
+            .ip(ip),
+    )
+    .await?;
     tx.commit().await?;
     let link = format!("{link_base}?token={token}");
     mailer
@@ -84,14 +92,6 @@ pub async fn request(
             html: None,
         })
         .await?;
-    audit::record(
-        db,
-        NewEvent::new("auth.password_reset_requested")
-            .tenant(&user.tenant_id)
-            .resource("user", &user.id)
-            .ip(ip),
-    )
-    .await?;
     Ok(())
 }
 
@@ -126,35 +126,38 @@ pub async fn confirm(
     if used.is_some() || expires <= clock::now() {
         return Ok(Err(ConfirmError::InvalidToken));
     }
-    // Spend the link first: of two uses at once, one wins.
+    let hash = password::hash(new_password).await?;
+    // One transaction spends the link, sets the password, ends the account's
+    // sessions and records it. Spend the link first: of two uses at once, one wins.
+    let mut tx = db.begin_write().await?;
     let spent =
         sqlx::query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
             .bind(clock::now())
             .bind(&id)
-            .execute(db.pool())
+            .execute(&mut *tx)
             .await?;
     if spent.rows_affected() != 1 {
         return Ok(Err(ConfirmError::InvalidToken));
     }
-    let hash = password::hash(new_password).await?;
     let changed = sqlx::query(
         "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND status = 'active'",
     )
     .bind(&hash)
     .bind(clock::now())
     .bind(&user_id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
     if changed.rows_affected() != 1 {
         return Err(CoreError::NotFound);
     }
-    users::end_access(db, &user_id).await?;
-    audit::record(
-        db,
+    users::end_access_in(&mut tx, &user_id).await?;
+    audit::record_in(
+        &mut tx,
         NewEvent::new("auth.password_reset")
             .resource("user", &user_id)
             .ip(ip),
     )
     .await?;
+    tx.commit().await?;
     Ok(Ok(()))
 }

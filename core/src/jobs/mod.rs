@@ -372,13 +372,15 @@ pub async fn list(
     f: &JobFilter,
     page: Page,
 ) -> CoreResult<(Vec<Job>, i64)> {
+    p.require_operator("jobs are visible to operators")?;
     if let Some(s) = &f.status {
         if !matches!(
             s.as_str(),
             "queued" | "running" | "succeeded" | "failed" | "cancelled"
         ) {
-            return Err(CoreError::Invalid(
-                "status must be one of queued, running, succeeded, failed, cancelled".into(),
+            return Err(crate::error::field_error(
+                "status",
+                "must be one of queued, running, succeeded, failed, cancelled",
             ));
         }
     }
@@ -423,6 +425,7 @@ pub async fn list(
 pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
     let job = get(db, p, id).await?;
     let now = clock::now();
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'queued', attempt = 0, run_after = $1, updated_at = $1, \
          error_code = NULL, error_message = NULL, finished_at = NULL, cancel_requested = 0, \
@@ -431,24 +434,22 @@ pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
     )
     .bind(&now)
     .bind(&job.id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    if done.rows_affected() > 0 {
-        db.wake_workers();
-        if db.backend() == Backend::Postgres {
-            sqlx::query(&format!("NOTIFY {WAKE_CHANNEL}"))
-                .execute(db.pool())
-                .await?;
-        }
-    }
     if done.rows_affected() == 0 {
         return Err(CoreError::Conflict(format!(
             "only failed or cancelled jobs can be retried; this one is {}",
             job.status
         )));
     }
-    crate::audit::record(
-        db,
+    if db.backend() == Backend::Postgres {
+        // Delivered when the transaction commits.
+        sqlx::query(&format!("NOTIFY {WAKE_CHANNEL}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    crate::audit::record_in(
+        &mut tx,
         crate::audit::NewEvent::new("job.retried")
             .tenant(job.tenant_id.clone())
             .actor(Some(p.user_id.clone()))
@@ -456,6 +457,8 @@ pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
             .meta(serde_json::json!({ "type": job.kind })),
     )
     .await?;
+    tx.commit().await?;
+    db.wake_workers();
     load(db, id).await
 }
 
@@ -464,19 +467,20 @@ pub async fn retry(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
 pub async fn cancel(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
     let job = get(db, p, id).await?;
     let now = clock::now();
+    let mut tx = db.begin_write().await?;
     let queued = sqlx::query(
         "UPDATE jobs SET status = 'cancelled', finished_at = $1, updated_at = $1, \
          error_code = 'cancelled', error_message = 'cancelled before it ran' WHERE id = $2 AND status = 'queued'",
     )
     .bind(&now)
     .bind(&job.id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
     if queued.rows_affected() == 0 {
         let running = sqlx::query("UPDATE jobs SET cancel_requested = 1, updated_at = $1 WHERE id = $2 AND status = 'running'")
             .bind(&now)
             .bind(&job.id)
-            .execute(db.pool())
+            .execute(&mut *tx)
             .await?;
         if running.rows_affected() == 0 {
             return Err(CoreError::Conflict(format!(
@@ -485,8 +489,8 @@ pub async fn cancel(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
             )));
         }
     }
-    crate::audit::record(
-        db,
+    crate::audit::record_in(
+        &mut tx,
         crate::audit::NewEvent::new("job.cancel_requested")
             .tenant(job.tenant_id.clone())
             .actor(Some(p.user_id.clone()))
@@ -494,6 +498,7 @@ pub async fn cancel(db: &Db, p: &Principal, id: &str) -> CoreResult<Job> {
             .meta(serde_json::json!({ "type": job.kind })),
     )
     .await?;
+    tx.commit().await?;
     load(db, id).await
 }
 
@@ -578,6 +583,22 @@ pub async fn counters(db: &Db, p: &Principal) -> CoreResult<Counters> {
         queued: row.try_get("queued")?,
         failed_24h: row.try_get("failed")?,
     })
+}
+
+/// How long the job that has been ready to run the longest has waited, in
+/// seconds (`None`: nothing waits). Workers take jobs within a second or two,
+/// so a long wait means none is running.
+pub async fn oldest_ready_wait(db: &Db) -> CoreResult<Option<i64>> {
+    let now = OffsetDateTime::now_utc();
+    let oldest: Option<String> =
+        sqlx::query_scalar("SELECT MIN(run_after) FROM jobs WHERE status = 'queued' AND run_after <= $1")
+            .bind(clock::format(now))
+            .fetch_one(db.pool())
+            .await?;
+    Ok(oldest
+        .as_deref()
+        .and_then(clock::parse)
+        .map(|t| (now - t).whole_seconds().max(0)))
 }
 
 /// The queue as monitoring sees it (all tenants).

@@ -82,12 +82,16 @@ fn row_to_schedule(r: &sqlx::any::AnyRow) -> CoreResult<Schedule> {
 pub fn parse(expr: &str) -> CoreResult<Cron> {
     let fields = expr.split_whitespace().count();
     if !(5..=6).contains(&fields) {
-        return Err(CoreError::Invalid(format!(
+        return Err(crate::error::field_error("cron", format!(
             "a cron expression has 5 fields (minute hour day month weekday) or 6 (seconds first); `{expr}` has {fields}"
         )));
     }
-    Cron::from_str(expr)
-        .map_err(|e| CoreError::Invalid(format!("`{expr}` is not a valid cron expression: {e}")))
+    Cron::from_str(expr).map_err(|e| {
+        crate::error::field_error(
+            "cron",
+            format!("`{expr}` is not a valid cron expression: {e}"),
+        )
+    })
 }
 
 /// The first time after `t` that `cron` names.
@@ -96,7 +100,9 @@ pub fn next_after(cron: &Cron, t: OffsetDateTime) -> CoreResult<OffsetDateTime> 
         .ok_or_else(|| CoreError::Internal("time out of range".into()))?;
     let next = cron
         .find_next_occurrence(&at, false)
-        .map_err(|e| CoreError::Invalid(format!("the schedule never runs again: {e}")))?;
+        .map_err(|e| {
+            crate::error::field_error("cron", format!("the schedule never runs again: {e}"))
+        })?;
     OffsetDateTime::from_unix_timestamp(next.timestamp())
         .map_err(|e| CoreError::Internal(format!("time out of range: {e}")))
 }
@@ -172,6 +178,7 @@ pub async fn set_enabled(db: &Db, p: &Principal, id: &str, enabled: bool) -> Cor
     let s = get(db, p, id).await?;
     let now_t = OffsetDateTime::now_utc();
     let next = clock::format(next_after(&parse(&s.cron)?, now_t)?);
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE schedules SET enabled = $1, next_run_at = CASE WHEN $1 = 1 AND enabled = 0 THEN $2 ELSE next_run_at END, \
          updated_at = $3 WHERE id = $4",
@@ -180,10 +187,10 @@ pub async fn set_enabled(db: &Db, p: &Principal, id: &str, enabled: bool) -> Cor
     .bind(&next)
     .bind(clock::format(now_t))
     .bind(&s.id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    crate::audit::record(
-        db,
+    crate::audit::record_in(
+        &mut tx,
         crate::audit::NewEvent::new(if enabled {
             "schedule.resumed"
         } else {
@@ -195,6 +202,7 @@ pub async fn set_enabled(db: &Db, p: &Principal, id: &str, enabled: bool) -> Cor
         .meta(serde_json::json!({ "name": s.name })),
     )
     .await?;
+    tx.commit().await?;
     get(db, p, id).await
 }
 
@@ -217,9 +225,8 @@ pub async fn run_now(db: &Db, p: &Principal, id: &str) -> CoreResult<String> {
         .bind(&s.id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    crate::audit::record(
-        db,
+    crate::audit::record_in(
+        &mut tx,
         crate::audit::NewEvent::new("schedule.run_now")
             .tenant(s.tenant_id.clone())
             .actor(Some(p.user_id.clone()))
@@ -227,6 +234,7 @@ pub async fn run_now(db: &Db, p: &Principal, id: &str) -> CoreResult<String> {
             .meta(serde_json::json!({ "name": s.name, "jobId": job })),
     )
     .await?;
+    tx.commit().await?;
     Ok(job)
 }
 

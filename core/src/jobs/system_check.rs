@@ -10,6 +10,16 @@ use super::{JobContext, JobError, JobHandler};
 
 pub const KIND: &str = "system.check";
 
+/// Queue a system check for `p`'s tenant (operators); returns the job's id.
+pub async fn request(db: &crate::Db, p: &crate::identity::Principal) -> crate::CoreResult<String> {
+    p.require_operator("only operators check the system")?;
+    let job = super::NewJob::new(&p.tenant_id, KIND, serde_json::json!({}))
+        .target("installation", "system")
+        .max_attempts(1)
+        .timeout(std::time::Duration::from_secs(60));
+    super::enqueue_now(db, job).await
+}
+
 /// Checks the installation; holds what it needs to look at.
 pub struct SystemCheck {
     pub data_dir: PathBuf,

@@ -43,14 +43,21 @@ impl JobError {
     }
 }
 
+/// Errors about the request (invalid, conflicting, forbidden, gone) would
+/// fail the same way on every try: they end the job at once. Only an
+/// unavailable dependency or an internal failure is worth another try.
 impl From<CoreError> for JobError {
     fn from(e: CoreError) -> JobError {
         match e {
-            CoreError::Invalid(m) => JobError::permanent("invalid_input", m),
             CoreError::NotFound => {
                 JobError::permanent("not_found", "the job's subject no longer exists")
             }
             CoreError::Unavailable(m) => JobError::transient("unavailable", m),
+            e @ (CoreError::Invalid(_)
+            | CoreError::Field { .. }
+            | CoreError::Violation { .. }
+            | CoreError::Conflict(_)
+            | CoreError::Forbidden(_)) => JobError::permanent(e.code(), e.to_string()),
             other => JobError::transient("internal", other.to_string()),
         }
     }
@@ -60,6 +67,11 @@ impl From<CoreError> for JobError {
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
     async fn run(&self, ctx: &JobContext) -> Result<(), JobError>;
+
+    /// The job failed for good: a permanent error, its last attempt, or its
+    /// time limit. The handler may record that on what it worked on (a pod
+    /// whose provisioning failed is `failed`, not left `provisioning`).
+    async fn failed(&self, _ctx: &JobContext, _code: &str, _message: &str) {}
 }
 
 /// Handlers by job kind.
@@ -498,6 +510,17 @@ impl Worker {
         .await?;
         if updated.rows_affected() == 0 {
             return Ok(());
+        }
+        if status == "failed" {
+            if let Some(handler) = self.registry.get(&job.kind) {
+                handler
+                    .failed(
+                        ctx,
+                        code.as_deref().unwrap_or("failed"),
+                        message.as_deref().unwrap_or(""),
+                    )
+                    .await;
+            }
         }
         let event = match (&result, status) {
             (Ok(()), _) => None,

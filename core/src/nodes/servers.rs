@@ -280,11 +280,7 @@ pub async fn load(db: &Db, id: &str) -> CoreResult<Option<Server>> {
 }
 
 fn check_name(n: &str) -> CoreResult<String> {
-    let n = n.trim();
-    if n.is_empty() || n.chars().count() > 100 {
-        return Err(field_error("name", "must be 1 to 100 characters"));
-    }
-    Ok(n.to_string())
+    crate::names::display("name", n, 100)
 }
 
 fn check_host(h: &str) -> CoreResult<String> {
@@ -432,15 +428,6 @@ fn hypervisor_json(h: &HypervisorConfig) -> Option<String> {
     }
 }
 
-fn name_taken(e: sqlx::Error, name: &str) -> CoreError {
-    match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            CoreError::Conflict(format!("a server named {name} exists"))
-        }
-        other => other.into(),
-    }
-}
-
 /// Add a server (tenant admins). Its status is `offline` until Mooring
 /// has reached it; its host key is pinned on first contact.
 pub async fn create(nodes: &Nodes, p: &Principal, input: ServerInput) -> CoreResult<Server> {
@@ -475,6 +462,7 @@ pub async fn create(nodes: &Nodes, p: &Principal, input: ServerInput) -> CoreRes
         &roles,
     )?;
     let now = clock::now();
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO servers (id, tenant_id, name, host, ip, port, ssh_user, roles, status, created_at, updated_at, \
          hypervisor, hypervisor_config, hypervisor_secret) \
@@ -492,11 +480,10 @@ pub async fn create(nodes: &Nodes, p: &Principal, input: ServerInput) -> CoreRes
     .bind(hv.kind())
     .bind(hypervisor_json(&hv))
     .bind(&secret)
-    .execute(db.pool())
-    .await
-    .map_err(|e| name_taken(e, &name))?;
-    audit::record(
-        db,
+    .execute(&mut *tx)
+    .await?;
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("server.created")
             .tenant(&p.tenant_id)
             .actor(Some(p.user_id.clone()))
@@ -504,6 +491,7 @@ pub async fn create(nodes: &Nodes, p: &Principal, input: ServerInput) -> CoreRes
             .meta(serde_json::json!({ "name": name, "host": host, "port": port, "hypervisor": hv.kind() })),
     )
     .await?;
+    tx.commit().await?;
     get(db, p, &id).await
 }
 
@@ -574,6 +562,7 @@ pub async fn update(
     } else {
         ""
     };
+    let mut tx = db.begin_write().await?;
     sqlx::query(&format!(
         "UPDATE servers SET name = $1, host = $2, ip = $3, port = $4, ssh_user = $5, roles = $6, updated_at = $7, \
          hypervisor = $10, hypervisor_config = $11, \
@@ -592,11 +581,10 @@ pub async fn update(
     .bind(hv.kind())
     .bind(hypervisor_json(&hv))
     .bind(&secret)
-    .execute(db.pool())
-    .await
-    .map_err(|e| name_taken(e, &name))?;
-    audit::record(
-        db,
+    .execute(&mut *tx)
+    .await?;
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("server.updated")
             .tenant(&p.tenant_id)
             .actor(Some(p.user_id.clone()))
@@ -608,6 +596,8 @@ pub async fn update(
             })),
     )
     .await?;
+    tx.commit().await?;
+    nodes.changed(id);
     get(db, p, id).await
 }
 
@@ -623,7 +613,8 @@ async fn living_pods(conn: &mut sqlx::AnyConnection, id: &str) -> CoreResult<i64
 
 /// Remove a server (tenant admins); its probes go with it. Refused while
 /// CloudPods live on it (destroy or move them first).
-pub async fn delete(db: &Db, p: &Principal, id: &str) -> CoreResult<()> {
+pub async fn delete(nodes: &impl ServerStore, p: &Principal, id: &str) -> CoreResult<()> {
+    let db = nodes.db();
     p.require_admin("only admins remove servers")?;
     let s = get(db, p, id).await?;
     let mut tx = db.begin_write().await?;
@@ -634,8 +625,9 @@ pub async fn delete(db: &Db, p: &Principal, id: &str) -> CoreResult<()> {
             s.name
         )));
     }
-    sqlx::query("UPDATE cloudpods SET server_id = NULL WHERE server_id = $1")
+    sqlx::query("UPDATE cloudpods SET server_id = NULL WHERE tenant_id = $2 AND server_id = $1")
         .bind(id)
+        .bind(&s.tenant_id)
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM server_probes WHERE server_id = $1")
@@ -647,9 +639,8 @@ pub async fn delete(db: &Db, p: &Principal, id: &str) -> CoreResult<()> {
         .bind(&p.tenant_id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("server.deleted")
             .tenant(&p.tenant_id)
             .actor(Some(p.user_id.clone()))
@@ -657,6 +648,8 @@ pub async fn delete(db: &Db, p: &Principal, id: &str) -> CoreResult<()> {
             .meta(serde_json::json!({ "name": s.name })),
     )
     .await?;
+    tx.commit().await?;
+    nodes.changed(id);
     Ok(())
 }
 
@@ -665,11 +658,12 @@ pub async fn delete(db: &Db, p: &Principal, id: &str) -> CoreResult<()> {
 /// one shown to the admin, so a key that changed again is not accepted
 /// unseen.
 pub async fn accept_host_key(
-    db: &Db,
+    nodes: &impl ServerStore,
     p: &Principal,
     id: &str,
     fingerprint: &str,
 ) -> CoreResult<Server> {
+    let db = nodes.db();
     p.require_admin("only admins accept host keys")?;
     let s = get(db, p, id).await?;
     if s.presented_host_key_fingerprint.as_deref() != Some(fingerprint) {
@@ -680,18 +674,20 @@ pub async fn accept_host_key(
             },
         ));
     }
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE servers SET host_key = presented_host_key, host_key_fingerprint = presented_host_key_fingerprint, \
          presented_host_key = NULL, presented_host_key_fingerprint = NULL, last_error = NULL, updated_at = $1 \
-         WHERE id = $2 AND presented_host_key_fingerprint = $3",
+         WHERE tenant_id = $4 AND id = $2 AND presented_host_key_fingerprint = $3",
     )
     .bind(clock::now())
     .bind(id)
     .bind(fingerprint)
-    .execute(db.pool())
+    .bind(&s.tenant_id)
+    .execute(&mut *tx)
     .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("server.host_key_accepted")
             .tenant(&p.tenant_id)
             .actor(Some(p.user_id.clone()))
@@ -701,7 +697,36 @@ pub async fn accept_host_key(
             ),
     )
     .await?;
+    tx.commit().await?;
+    nodes.changed(id);
     get(db, p, id).await
+}
+
+/// What a change to a server goes through: [`Nodes`], whose
+/// [`Nodes::changed`] drops the server's pooled connection. A bare [`Db`]
+/// is taken too, until every caller passes `Nodes`: it changes the row
+/// only (the pool still never reuses a connection for another address,
+/// user or host key).
+pub trait ServerStore: Send + Sync {
+    fn db(&self) -> &Db;
+    /// Server `id` changed or is gone.
+    fn changed(&self, id: &str);
+}
+
+impl ServerStore for Nodes {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+    fn changed(&self, id: &str) {
+        Nodes::changed(self, id);
+    }
+}
+
+impl ServerStore for Db {
+    fn db(&self) -> &Db {
+        self
+    }
+    fn changed(&self, _id: &str) {}
 }
 
 /// What the node layer needs: the database, the vault with the node keys,
@@ -754,24 +779,42 @@ impl Nodes {
             .flatten()
             .unwrap_or_else(|| server.clone());
         let target = fresh.target();
-        let conn = match self.pool.conn(&target, &key.private).await {
-            Ok(c) => c,
-            Err(e) => {
-                self.note_failure(&fresh, &e).await;
-                return Err(e);
+        let mut retried = false;
+        loop {
+            let conn = match self.pool.conn(&target, &key.private).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.note_failure(&fresh, &e).await;
+                    return Err(e);
+                }
+            };
+            if target.pinned.is_none() {
+                self.pin(&fresh, &conn.host_key).await;
             }
-        };
-        if target.pinned.is_none() {
-            self.pin(&fresh, &conn.host_key).await;
+            match conn.try_exec(cmd, stdin, limit, on_line).await {
+                Ok(out) => return Ok(out),
+                Err(f) => {
+                    if matches!(f.error, NodeError::Unreachable(_) | NodeError::Timeout(_)) {
+                        self.pool.discard(&conn);
+                    }
+                    // A pooled connection the node dropped unseen: the
+                    // command never went out; send it on a new one.
+                    if !f.started && conn.reused() && !retried {
+                        retried = true;
+                        continue;
+                    }
+                    return Err(f.error);
+                }
+            }
         }
-        let out = conn.exec(cmd, stdin, limit, on_line).await;
-        if matches!(
-            out,
-            Err(NodeError::Unreachable(_)) | Err(NodeError::Timeout(_))
-        ) {
-            self.pool.forget(&server.id).await;
-        }
-        out
+    }
+
+    /// Server `id` changed (address, port, user, host key, hypervisor) or
+    /// is gone: its pooled connection is dropped, so the next command
+    /// connects to the server as it is now. Every change in this module
+    /// calls it; callers need not.
+    pub fn changed(&self, id: &str) {
+        self.pool.evict(id);
     }
 
     /// [`Nodes::run`], requiring exit status 0.
@@ -794,25 +837,36 @@ impl Nodes {
     }
 
     async fn pin(&self, s: &Server, key: &ssh::HostKey) {
-        let pinned = sqlx::query(
-            "UPDATE servers SET host_key = $1, host_key_fingerprint = $2, updated_at = $3 \
-             WHERE id = $4 AND host_key_fingerprint IS NULL",
-        )
-        .bind(&key.openssh)
-        .bind(&key.fingerprint)
-        .bind(clock::now())
-        .bind(&s.id)
-        .execute(self.db.pool())
-        .await;
-        if pinned.is_ok_and(|r| r.rows_affected() == 1) {
-            let _ = audit::record(
-                &self.db,
-                audit::NewEvent::new("server.host_key_pinned")
-                    .tenant(&s.tenant_id)
-                    .resource("server", &s.id)
-                    .meta(serde_json::json!({ "fingerprint": key.fingerprint })),
+        // The pin and its audit event commit together.
+        let pinned: CoreResult<()> = async {
+            let mut tx = self.db.begin_write().await?;
+            let r = sqlx::query(
+                "UPDATE servers SET host_key = $1, host_key_fingerprint = $2, updated_at = $3 \
+                 WHERE tenant_id = $5 AND id = $4 AND host_key_fingerprint IS NULL",
             )
-            .await;
+            .bind(&key.openssh)
+            .bind(&key.fingerprint)
+            .bind(clock::now())
+            .bind(&s.id)
+            .bind(&s.tenant_id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 1 {
+                audit::record_in(
+                    &mut tx,
+                    audit::NewEvent::new("server.host_key_pinned")
+                        .tenant(&s.tenant_id)
+                        .resource("server", &s.id)
+                        .meta(serde_json::json!({ "fingerprint": key.fingerprint })),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = pinned {
+            tracing::warn!(server = %s.id, error = %e, "could not pin a host key");
         }
     }
 
@@ -823,12 +877,13 @@ impl Nodes {
         };
         let _ = sqlx::query(
             "UPDATE servers SET last_error = $1, \
-             presented_host_key_fingerprint = COALESCE($2, presented_host_key_fingerprint), updated_at = $3 WHERE id = $4",
+             presented_host_key_fingerprint = COALESCE($2, presented_host_key_fingerprint), updated_at = $3 WHERE tenant_id = $5 AND id = $4",
         )
         .bind(e.to_string())
         .bind(&presented)
         .bind(clock::now())
         .bind(&s.id)
+        .bind(&s.tenant_id)
         .execute(self.db.pool())
         .await;
         if presented.is_some() {
@@ -865,7 +920,7 @@ pub async fn test_connection(nodes: &Nodes, p: &Principal, id: &str) -> CoreResu
     p.require_operator("only operators test servers")?;
     let s = get(&nodes.db, p, id).await?;
     // A real test: a new connection, its host key checked again.
-    nodes.pool.forget(id).await;
+    nodes.changed(id);
     let result = super::heartbeat::probe(nodes, &s).await;
     let server = get(&nodes.db, p, id).await?;
     Ok(match result {

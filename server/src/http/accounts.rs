@@ -24,14 +24,6 @@ use super::{
 };
 use crate::state::AppState;
 
-/// Name the field a core validation error is about.
-fn invalid_field(e: CoreError, field: &'static str) -> ApiError {
-    match e {
-        CoreError::Invalid(m) => ApiError::from(CoreError::Invalid(m.clone())).with_field(field, m),
-        other => other.into(),
-    }
-}
-
 pub async fn list_tenants(
     State(state): State<AppState>,
     Caller(p): Caller,
@@ -62,18 +54,7 @@ pub async fn create_tenant(
     ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<TenantBody>,
 ) -> Result<Response, ApiError> {
-    let t = tenants::create(&state.db, &p, &b.name, b.status.as_deref(), ip)
-        .await
-        .map_err(|e| {
-            invalid_field(
-                e,
-                if b.name.trim().is_empty() {
-                    "name"
-                } else {
-                    "status"
-                },
-            )
-        })?;
+    let t = tenants::create(&state.db, &p, &b.name, b.status.as_deref(), ip).await?;
     Ok((StatusCode::CREATED, Json(json!(t))).into_response())
 }
 
@@ -129,7 +110,6 @@ pub async fn create_user(
     ApiJson(b): ApiJson<CreateUserBody>,
 ) -> Result<Response, ApiError> {
     let role = parse_role(&b.roles)?;
-    let field = field_of_user_error(&b.name, &b.email);
     let u = users::create(
         &state.db,
         &p,
@@ -143,7 +123,7 @@ pub async fn create_user(
         ip,
     )
     .await
-    .map_err(|e| user_error(e, field))?;
+    .map_err(user_error)?;
     Ok((StatusCode::CREATED, Json(json!(u))).into_response())
 }
 
@@ -176,10 +156,6 @@ pub async fn update_user(
         ));
     }
     let role = b.roles.as_deref().map(parse_role).transpose()?;
-    let field = field_of_user_error(
-        b.name.as_deref().unwrap_or("x"),
-        b.email.as_deref().unwrap_or("x@x.x"),
-    );
     let u = users::update(
         &state.db,
         &p,
@@ -194,7 +170,7 @@ pub async fn update_user(
         ip,
     )
     .await
-    .map_err(|e| user_error(e, field))?;
+    .map_err(user_error)?;
     Ok(Json(json!(u)))
 }
 
@@ -208,36 +184,17 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Which field a validation failure of these values would be about, in the
-/// order core checks them (name, email, then status or password).
-fn field_of_user_error(name: &str, email: &str) -> &'static str {
-    if name.trim().is_empty() || name.chars().count() > 200 {
-        "name"
-    } else if users::normalize_email(email).is_err() {
-        "email"
-    } else {
-        "password"
+/// An account error, with the accounts API's own codes for a taken email
+/// and the last admin (core names the field; no message is parsed).
+fn user_error(e: CoreError) -> ApiError {
+    let code = match &e {
+        e if e.is_unique_violation() && e.field() == Some("email") => Some("email_taken"),
+        CoreError::Conflict(m) if m == users::LAST_ADMIN => Some("last_admin"),
+        _ => None,
+    };
+    let mut err = ApiError::from(e);
+    if let Some(code) = code {
+        err.code = code.into();
     }
-}
-
-fn user_error(e: CoreError, field: &'static str) -> ApiError {
-    match e {
-        CoreError::Invalid(m) => {
-            let field = if m.starts_with("status") {
-                "status"
-            } else if m.starts_with("customer") {
-                "roles"
-            } else {
-                field
-            };
-            ApiError::from(CoreError::Invalid(m.clone())).with_field(field, m)
-        }
-        CoreError::Conflict(m) if m.contains("email") => {
-            ApiError::new(StatusCode::CONFLICT, "email_taken", m)
-        }
-        CoreError::Conflict(m) if m.contains("last active admin") => {
-            ApiError::new(StatusCode::CONFLICT, "last_admin", m)
-        }
-        other => other.into(),
-    }
+    err
 }

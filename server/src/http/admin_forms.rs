@@ -12,7 +12,7 @@ use axum::{
 use mooring_app::server::Flash;
 use mooring_core::{
     identity::{
-        access_tokens::{self, parse_scope, Kind, NewToken},
+        access_tokens::{self, NewToken},
         api_keys, Principal, Role,
     },
     users::{self, NewUser, OwnPasswordError, UserChange},
@@ -156,6 +156,19 @@ pub(super) async fn back_refill(
     flash_to(session, to, flash).await
 }
 
+/// The form field a core error is about: the field core names, under the
+/// form's own name for it where `renames` (core name, form name) says so.
+pub(super) fn form_field(e: &CoreError, renames: &[(&str, &str)]) -> Option<String> {
+    let f = e.field()?;
+    Some(
+        renames
+            .iter()
+            .find(|(core, _)| *core == f)
+            .map_or(f, |(_, form)| *form)
+            .to_string(),
+    )
+}
+
 /// What to tell a person about a core error.
 pub(super) fn say(e: CoreError) -> String {
     match e {
@@ -170,6 +183,7 @@ pub(super) fn say(e: CoreError) -> String {
             capitalize(&format!("{} {message}", field_words(&field)))
         }
         CoreError::Field { message, .. } => capitalize(&message),
+        CoreError::Violation { message, .. } => capitalize(&message),
         CoreError::NotFound => "That no longer exists.".into(),
         other => {
             tracing::error!(error = %other, "admin form failed");
@@ -183,6 +197,10 @@ fn field_words(field: &str) -> String {
     let last = field.rsplit('.').next().unwrap_or(field);
     let mut out = String::new();
     for c in last.chars() {
+        if c == '_' {
+            out.push(' ');
+            continue;
+        }
         if c.is_ascii_uppercase() && !out.is_empty() {
             out.push(' ');
         }
@@ -230,14 +248,6 @@ pub async fn create_user(
         _ => Role::Staff,
     };
     let email = field(&f, "email");
-    let name = field(&f, "name");
-    let which = if name.trim().is_empty() || name.chars().count() > 200 {
-        "name"
-    } else if users::normalize_email(&email).is_err() {
-        "email"
-    } else {
-        "password"
-    };
     let result = users::create(
         &state.db,
         &p,
@@ -252,12 +262,18 @@ pub async fn create_user(
     )
     .await
     .map(|u| format!("Created the account {}.", u.email));
-    let field = match &result {
-        Err(CoreError::Invalid(_)) => Some(which),
-        Err(CoreError::Conflict(m)) if m.contains("email") => Some("email"),
-        _ => None,
-    };
-    back_field(&session, "/admin/users", result.map_err(say), None, field).await
+    let field = result
+        .as_ref()
+        .err()
+        .and_then(|e| form_field(e, &[("roles", "role")]));
+    back_field(
+        &session,
+        "/admin/users",
+        result.map_err(say),
+        None,
+        field.as_deref(),
+    )
+    .await
 }
 
 /// `POST /admin/users/{id}/{disable|enable|end-sessions}`.
@@ -308,7 +324,10 @@ pub async fn user_action(
                 )
                 .await
                 .map(|u| format!("{} is now {}.", u.email, role.as_str())),
-                None => Err(CoreError::Invalid("choose the role admin or staff".into())),
+                None => Err(mooring_core::error::field_error(
+                    "role",
+                    "choose the role admin or staff",
+                )),
             }
         }
         "end-sessions" => users::end_sessions_of(&state.db, &p, &id, ip)
@@ -331,8 +350,15 @@ pub async fn create_tenant(
     let result = mooring_core::tenants::create(&state.db, &p, &name, None, ip)
         .await
         .map(|t| format!("Created the tenant “{}” ({}).", t.name, t.slug));
-    let field = matches!(result, Err(CoreError::Invalid(_))).then_some("name");
-    back_field(&session, "/admin/tenants", result.map_err(say), None, field).await
+    let field = result.as_ref().err().and_then(|e| form_field(e, &[]));
+    back_field(
+        &session,
+        "/admin/tenants",
+        result.map_err(say),
+        None,
+        field.as_deref(),
+    )
+    .await
 }
 
 /// `POST /admin/api-keys`.
@@ -359,8 +385,8 @@ pub async fn create_api_key(
             .await
         }
         Err(e) => {
-            let field = matches!(e, CoreError::Invalid(_)).then_some("name");
-            back_field(&session, "/admin/api-keys", Err(say(e)), None, field).await
+            let field = form_field(&e, &[]);
+            back_field(&session, "/admin/api-keys", Err(say(e)), None, field.as_deref()).await
         }
     }
 }
@@ -389,26 +415,18 @@ pub async fn create_token(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    let parsed = (|| -> Result<NewToken, CoreError> {
-        let scopes = f
-            .iter()
-            .filter(|(k, _)| k == "scope")
-            .map(|(_, v)| parse_scope(v))
-            .collect::<Result<Vec<_>, _>>()?;
-        let expires_at = match field(&f, "expires_on").trim() {
-            "" => None,
-            d => Some(
-                mooring_core::clock::parse(&format!("{d}T23:59:59Z"))
-                    .ok_or_else(|| CoreError::Invalid("the expiry date is not a date".into()))?,
-            ),
-        };
-        Ok(NewToken {
-            name: field(&f, "name"),
-            kind: Kind::parse(&field(&f, "kind"))?,
-            scopes,
-            expires_at,
-        })
-    })();
+    let scopes: Vec<&str> = f
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let expires = field(&f, "expires_on");
+    let parsed = NewToken::parse(
+        &field(&f, "name"),
+        &field(&f, "kind"),
+        &scopes,
+        Some(expires.as_str()),
+    );
     let created = match parsed {
         Ok(new) => access_tokens::create(&state.db, &p, new, ip).await,
         Err(e) => Err(e),
@@ -428,13 +446,8 @@ pub async fn create_token(
             .await
         }
         Err(e) => {
-            let field = match &e {
-                CoreError::Invalid(m) if m.contains("scope") => Some("scopes"),
-                CoreError::Invalid(m) if m.contains("expir") => Some("expires_on"),
-                CoreError::Invalid(m) if m.contains("name") => Some("name"),
-                _ => None,
-            };
-            back_field(&session, "/admin/tokens", Err(say(e)), None, field).await
+            let field = form_field(&e, &[("expires_at", "expires_on")]);
+            back_field(&session, "/admin/tokens", Err(say(e)), None, field.as_deref()).await
         }
     }
 }
@@ -506,8 +519,8 @@ pub async fn change_password(
             .await
         }
         Err(e) => {
-            let field = matches!(e, CoreError::Invalid(_)).then_some("password");
-            back_field(&session, "/admin/profile", Err(say(e)), None, field).await
+            let field = form_field(&e, &[]);
+            back_field(&session, "/admin/profile", Err(say(e)), None, field.as_deref()).await
         }
     }
 }
@@ -518,12 +531,7 @@ pub async fn system_check(
     PortalCaller(p, _): PortalCaller,
     session: Session,
 ) -> Response {
-    use mooring_core::jobs::{self, system_check, NewJob};
-    let job = NewJob::new(&p.tenant_id, system_check::KIND, serde_json::json!({}))
-        .target("installation", "system")
-        .max_attempts(1)
-        .timeout(std::time::Duration::from_secs(60));
-    match jobs::enqueue_now(&state.db, job).await {
+    match mooring_core::jobs::system_check::request(&state.db, &p).await {
         Ok(id) => {
             back(
                 &session,

@@ -1,10 +1,7 @@
 //! `GET /api/audit`: the append-only audit trail (tenant admins).
 
 use axum::{extract::State, Json};
-use mooring_core::{
-    audit::{self, AuditFilter, Event},
-    CoreError,
-};
+use mooring_core::audit::{self, AuditFilter, Event};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -57,14 +54,7 @@ pub async fn list(
         resource_id: q.resource_id,
         since: q.since,
     };
-    let (items, total) = audit::list(&state.db, &p, &filter, page)
-        .await
-        .map_err(|e| match e {
-            CoreError::Invalid(m) => {
-                ApiError::from(CoreError::Invalid(m.clone())).with_field("since", m)
-            }
-            other => other.into(),
-        })?;
+    let (items, total) = audit::list(&state.db, &p, &filter, page).await?;
     Ok(Json(
         json!({ "items": items.iter().map(event_json).collect::<Vec<_>>(), "total": total }),
     ))

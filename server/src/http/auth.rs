@@ -33,13 +33,58 @@ use tower_sessions::Session;
 use super::error::ApiError;
 use crate::state::AppState;
 
-/// What a route needs from its caller.
+/// What a route needs from its caller (see `routes.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Nothing: sign-in, health, contracts, signed webhooks.
+    /// Nothing: sign-in, health, contracts, signed webhooks. A mutation that
+    /// carries the session cookie must still come from our own pages.
     Public,
-    /// A signed-in caller whose credential allows at least this scope.
-    Scope(Scope),
+    /// A signed-in caller who is `who` and whose credential allows at least
+    /// `scope`.
+    Signed { scope: Scope, who: Who },
+    /// A portal form posted with the session cookie by `who`.
+    Form(Who),
+    /// A portal form anyone may post (sign-in, password reset).
+    PublicForm,
+    /// A Leptos server function called with the session cookie by `who`.
+    ServerFn(Who),
+}
+
+/// Which callers a route is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Any signed-in caller, customers included (the handler scopes what each sees).
+    Anyone,
+    /// Customers' logins only.
+    Customer,
+    /// Operators: tenant admins and staff.
+    Operator,
+    /// Tenant admins.
+    Admin,
+    /// Platform admins.
+    PlatformAdmin,
+}
+
+impl Who {
+    pub fn allows(self, p: &Principal) -> bool {
+        match self {
+            Who::Anyone => true,
+            Who::Customer => p.role == identity::Role::Customer,
+            Who::Operator => p.is_operator(),
+            Who::Admin => p.role == identity::Role::Admin,
+            Who::PlatformAdmin => p.platform_admin,
+        }
+    }
+
+    fn refusal(self) -> &'static str {
+        match self {
+            Who::Anyone => "sign in first",
+            Who::Customer => "this is for customers' logins",
+            Who::Operator => "this is for operators (admins and staff)",
+            Who::Admin => "this needs an admin",
+            Who::PlatformAdmin => "this needs a platform admin",
+        }
+    }
 }
 
 /// The caller of a request, as far as credentials tell.
@@ -234,42 +279,131 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// Route layer: let the request through only if its caller meets `access`.
-pub async fn require(access: Access, req: Request, next: Next) -> Response {
-    let Access::Scope(needed) = access else {
-        return next.run(req).await;
-    };
-    let auth = req
-        .extensions()
+fn csrf_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_rejected",
+        "cross-site request refused: send it from Mooring's own pages or use a token",
+    )
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Does the request carry Mooring's session cookie?
+fn has_session_cookie(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|c| c.trim_start().starts_with("session_token="))
+}
+
+fn caller_of(req: &Request) -> Auth {
+    req.extensions()
         .get::<Auth>()
         .cloned()
-        .unwrap_or(Auth::Anonymous);
-    let p = match auth {
-        Auth::Principal(p) | Auth::User(p, _) => p,
-        Auth::Invalid(e) => return e.into_response(),
-        Auth::Anonymous => {
-            return unauthorized("unauthorized", "sign in, or send a token or API key")
-                .into_response()
+        .unwrap_or(Auth::Anonymous)
+}
+
+/// A form or page refusal: plain text, in the portal's manner.
+fn page_refusal(status: StatusCode, message: &str) -> Response {
+    (status, message.to_string()).into_response()
+}
+
+/// Where a public form goes back to when it is refused.
+fn form_page(path: &str) -> &str {
+    match path {
+        "/logout" => "/login",
+        other => other,
+    }
+}
+
+/// Route layer: let the request through only if its caller meets `access`.
+pub async fn require(access: Access, req: Request, next: Next) -> Response {
+    let safe = is_safe(req.method());
+    match access {
+        Access::Public => {
+            // Public mutations (sign-out, sign-in) with the session cookie
+            // must come from our own pages, like every cookie mutation.
+            if !safe && has_session_cookie(req.headers()) && !same_origin(req.headers()) {
+                return csrf_refused().into_response();
+            }
+            next.run(req).await
         }
+        Access::PublicForm => {
+            if !safe && !same_origin(req.headers()) {
+                let to = format!("{}?error=forbidden_origin", form_page(req.uri().path()));
+                return axum::response::Redirect::to(&to).into_response();
+            }
+            next.run(req).await
+        }
+        Access::Form(who) => {
+            let p = match caller_of(&req) {
+                Auth::User(p, _) if p.via == Via::Session => p,
+                _ => return axum::response::Redirect::to("/login").into_response(),
+            };
+            if !safe && !same_origin(req.headers()) {
+                return page_refusal(
+                    StatusCode::FORBIDDEN,
+                    "Cross-site form refused: send it from Mooring's own page.",
+                );
+            }
+            if !who.allows(&p) {
+                return page_refusal(StatusCode::FORBIDDEN, who.refusal());
+            }
+            next.run(req).await
+        }
+        Access::ServerFn(who) => match refuse_fn(who, &req) {
+            Some(refused) => refused,
+            None => next.run(req).await,
+        },
+        Access::Signed { scope, who } => {
+            let p = match caller_of(&req) {
+                Auth::Principal(p) | Auth::User(p, _) => p,
+                Auth::Invalid(e) => return e.into_response(),
+                Auth::Anonymous => {
+                    return unauthorized("unauthorized", "sign in, or send a token or API key")
+                        .into_response()
+                }
+            };
+            if p.scope < scope {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    format!("this token's scope does not allow this; it needs `{scope:?}`")
+                        .to_lowercase(),
+                )
+                .into_response();
+            }
+            if p.via == Via::Session && !safe && !same_origin(req.headers()) {
+                return csrf_refused().into_response();
+            }
+            if !who.allows(&p) {
+                return ApiError::new(StatusCode::FORBIDDEN, "forbidden", who.refusal())
+                    .into_response();
+            }
+            next.run(req).await
+        }
+    }
+}
+
+/// Why a server function call is refused, if it is: it needs a signed-in
+/// person (session) who is `who`, calling from our own pages.
+pub fn refuse_fn(who: Who, req: &Request) -> Option<Response> {
+    let p = match caller_of(req) {
+        Auth::User(p, _) => p,
+        _ => return Some(page_refusal(StatusCode::UNAUTHORIZED, "Sign in first.")),
     };
-    if p.scope < needed {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            format!("this token's scope does not allow this; it needs `{needed:?}`").to_lowercase(),
-        )
-        .into_response();
+    if !is_safe(req.method()) && !same_origin(req.headers()) {
+        return Some(page_refusal(StatusCode::FORBIDDEN, "Cross-site call refused."));
     }
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if p.via == Via::Session && !safe && !same_origin(req.headers()) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_rejected",
-            "cross-site request refused: send it from Mooring's own pages or use a token",
-        )
-        .into_response();
+    if !who.allows(&p) {
+        return Some(page_refusal(StatusCode::FORBIDDEN, who.refusal()));
     }
-    next.run(req).await
+    None
 }
 
 /// The authenticated caller, as a handler argument.
@@ -392,8 +526,8 @@ mod tests {
 
     #[tokio::test]
     async fn require_enforces_presence_scope_and_same_origin() {
-        let admin = Access::Scope(Scope::Admin);
-        let read = Access::Scope(Scope::Read);
+        let admin = Access::Signed { scope: Scope::Admin, who: Who::Anyone };
+        let read = Access::Signed { scope: Scope::Read, who: Who::Anyone };
         let session = Auth::Principal(principal(Via::Session, Scope::Admin));
         let read_token = Auth::Principal(principal(Via::AccessToken, Scope::Read));
         let deploy_token = Auth::Principal(principal(Via::AccessToken, Scope::Deploy));
@@ -421,7 +555,7 @@ mod tests {
         );
         assert_eq!(
             through(
-                Access::Scope(Scope::Deploy),
+                Access::Signed { scope: Scope::Deploy, who: Who::Anyone },
                 deploy_token.clone(),
                 Method::POST,
                 &[]

@@ -253,7 +253,7 @@ pub async fn list_orders(
             "firstItem": o.first_line,
             "items": o.lines,
             "invoiceId": o.invoice_id,
-            "invoiceNumber": o.invoice_number.map(|n| format!("INV-{n:06}")),
+            "invoiceNumber": o.invoice_number.map(mooring_core::billing::invoices::number_text),
             "createdAt": o.created_at,
         })).collect::<Vec<_>>(),
         "total": total,

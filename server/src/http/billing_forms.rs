@@ -25,11 +25,11 @@ use super::admin_forms::{back, back_field, field, form, opt, say, PortalCaller};
 use crate::state::AppState;
 
 /// The field a core error names, for showing it next to that field.
+/// The form input an error is about (forms show a product's settings,
+/// `metadata.cpu`, as their own inputs, `cpu`).
 fn error_field(e: &CoreError) -> Option<String> {
-    match e {
-        CoreError::Field { field, .. } => Some(field.clone()),
-        _ => None,
-    }
+    e.field()
+        .map(|f| f.strip_prefix("metadata.").unwrap_or(f).to_string())
 }
 
 pub(super) async fn back_err(session: &Session, to: &str, e: CoreError) -> Response {
@@ -208,18 +208,8 @@ pub async fn update_product(
     let result = async {
         let v = billing::viewer(&state.db, &p).await?;
         // The form edits one currency's prices; the others are kept.
-        let mut prices = prices;
-        for kept in products::get(&state.db, &v, &id).await?.prices {
-            if kept.currency != currency {
-                prices.push(PriceInput {
-                    price: billing::money::format(kept.amount, &kept.currency)
-                        .parse()
-                        .map_err(|_| CoreError::Internal("a stored price does not print".into()))?,
-                    cycle: kept.cycle,
-                    currency: kept.currency,
-                });
-            }
-        }
+        let current = products::get(&state.db, &v, &id).await?;
+        let prices = products::with_other_currencies(&current, &currency, prices)?;
         let input = ProductInput {
             name: Some(field(&f, "name")),
             kind: None,
@@ -281,7 +271,6 @@ pub async fn product_size(
             .map(|(_, v)| serde_json::Value::from(v.clone()))
             .collect::<Vec<_>>()
             .into();
-        mooring_core::cloudpods::Size::of(&meta)?;
         let input = ProductInput {
             metadata: Some(meta),
             ..Default::default()

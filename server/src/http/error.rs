@@ -16,7 +16,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use mooring_core::CoreError;
+use mooring_core::{CoreError, ViolationKind};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
 
@@ -227,6 +227,25 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound => ApiError::not_found(),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            CoreError::Violation {
+                kind,
+                field,
+                message,
+            } => {
+                let (status, code, says) = match kind {
+                    ViolationKind::Unique => (StatusCode::CONFLICT, "conflict", "is taken"),
+                    ViolationKind::ForeignKey => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation_failed",
+                        "does not exist",
+                    ),
+                };
+                let e = ApiError::new(status, code, message);
+                match field {
+                    Some(f) => e.with_field(f, says),
+                    None => e,
+                }
+            }
             CoreError::Unavailable(m) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", m)
             }
@@ -422,16 +441,8 @@ pub fn checked_page(
     page: Option<i64>,
     page_size: Option<i64>,
 ) -> Result<mooring_core::paging::Page, ApiError> {
-    mooring_core::paging::PageQuery { page, page_size }
-        .check()
-        .map_err(|e| {
-            let field = if page.is_some_and(|p| p < 1) {
-                "page"
-            } else {
-                "pageSize"
-            };
-            ApiError::from(e).with_field(field, "out of range")
-        })
+    // Core names the parameter that is out of range.
+    Ok(mooring_core::paging::PageQuery { page, page_size }.check()?)
 }
 
 #[cfg(test)]
@@ -500,6 +511,31 @@ mod tests {
         assert_eq!(t["ok"], false);
         assert_eq!(t["error"], "bad");
         assert_eq!(t["code"], "validation_failed");
+    }
+
+    #[test]
+    fn constraint_violations_name_their_field() {
+        let taken = ApiError::from(CoreError::Violation {
+            kind: ViolationKind::Unique,
+            field: Some("email".into()),
+            message: "a customer with this email exists".into(),
+        });
+        assert_eq!(
+            (taken.status, taken.code.as_ref()),
+            (StatusCode::CONFLICT, "conflict")
+        );
+        assert_eq!(taken.fields[0].field, "email");
+        assert_eq!(
+            taken.body(Surface::Api)["error"]["details"]["fields"][0]["field"],
+            "email"
+        );
+        let missing = ApiError::from(CoreError::Violation {
+            kind: ViolationKind::ForeignKey,
+            field: Some("customerId".into()),
+            message: "no such customer".into(),
+        });
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(missing.fields[0].field, "customerId");
     }
 
     #[test]

@@ -34,8 +34,19 @@ pub async fn mpanel_health(State(state): State<AppState>) -> Result<Json<Value>,
 
 /// `GET /api/status` (mpanel): dependencies checked live. Always 200: it
 /// reports on the dependencies, the health routes are what load balancers ask.
+/// A job ready to run that waited longer than this means no worker takes jobs.
+const QUEUE_STALL_SECS: i64 = 300;
+
 pub async fn mpanel_status(State(state): State<AppState>) -> Json<Value> {
     let db = check_database(&state.db, DB_TIMEOUT).await;
+    let queue = match db.state {
+        DependencyState::Down => DependencyState::Down,
+        _ => match mooring_core::jobs::oldest_ready_wait(&state.db).await {
+            Ok(Some(waited)) if waited > QUEUE_STALL_SECS => DependencyState::Degraded,
+            Ok(_) => DependencyState::Ok,
+            Err(_) => DependencyState::Down,
+        },
+    };
     Json(json!({
             "service": "mpanel-api",
             "version": mooring_core::VERSION,
@@ -44,8 +55,9 @@ pub async fn mpanel_status(State(state): State<AppState>) -> Json<Value> {
                 "database": db.state,
                 // Mooring needs no Redis of its own; nodes' Redis is per site.
                 "redis": DependencyState::NotConfigured,
-                // The job queue lives in the database (issue: jobs engine).
-                "queue": if db.state == DependencyState::Down { DependencyState::Down } else { DependencyState::NotConfigured },
+                // The job queue lives in the database: degraded when work
+                // ready to run waits (no worker is taking it).
+                "queue": queue,
                 "proxmox": DependencyState::NotConfigured,
             },
     }))

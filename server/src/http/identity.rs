@@ -362,12 +362,13 @@ pub async fn confirm_reset(
             "invalid_reset_token",
             "this reset link is unknown, used or expired; ask for a new one",
         )),
-        Err(CoreError::Invalid(m)) => Err(ApiError::new(
+        // Core names the password `password`; this body calls it `new_password`.
+        Err(CoreError::Field { field, message }) if field == "password" => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
-            m.clone(),
+            format!("new_password: {message}"),
         )
-        .with_field("new_password", m)),
+        .with_field("new_password", message)),
         Err(e) => Err(e.into()),
     }
 }

@@ -64,14 +64,7 @@ pub async fn list(
         kind: q.kind,
         target_id: q.target_id,
     };
-    let (items, total) = jobs::list(&state.db, &p, &filter, page)
-        .await
-        .map_err(|e| match e {
-            CoreError::Invalid(m) => {
-                ApiError::from(CoreError::Invalid(m.clone())).with_field("status", m)
-            }
-            other => other.into(),
-        })?;
+    let (items, total) = jobs::list(&state.db, &p, &filter, page).await?;
     Ok(Json(
         json!({ "items": items.iter().map(job_json).collect::<Vec<_>>(), "total": total }),
     ))

@@ -37,7 +37,7 @@ use axum::{
     http::{header, HeaderValue},
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::get,
     Router,
 };
 use leptos::prelude::*;
@@ -62,34 +62,34 @@ pub fn api_routes() -> RouteTable<AppState> {
     RouteTable::new()
         // mpanel (contracts/mpanel.yaml)
         .public_get("/api/health", health::mpanel_health)
-        .public_get("/api/status", health::mpanel_status)
+        .get("/api/status", health::mpanel_status)
         .public_get("/api/openapi.yaml", openapi::mpanel)
         .public_post("/api/auth/login", identity::mpanel_login)
         .public_post("/api/auth/refresh", identity::mpanel_refresh)
-        .get("/api/auth/me", identity::mpanel_me)
-        .get("/api/tenants", accounts::list_tenants)
-        .post("/api/tenants", accounts::create_tenant)
-        .get("/api/tenants/{id}", accounts::get_tenant)
+        .get("/api/auth/me", identity::mpanel_me).anyone()
+        .get("/api/tenants", accounts::list_tenants).platform()
+        .post("/api/tenants", accounts::create_tenant).platform()
+        .get("/api/tenants/{id}", accounts::get_tenant).platform()
         .get("/api/users", accounts::list_users)
-        .post("/api/users", accounts::create_user)
+        .post("/api/users", accounts::create_user).admins()
         .get("/api/users/{id}", accounts::get_user)
-        .put("/api/users/{id}", accounts::update_user)
-        .delete("/api/users/{id}", accounts::delete_user)
+        .put("/api/users/{id}", accounts::update_user).admins()
+        .delete("/api/users/{id}", accounts::delete_user).admins()
         .get("/api/audit", audit::list)
         .get("/api/jobs", jobs::list)
         .get("/api/jobs/{id}", jobs::get)
         .post("/api/jobs/{id}/retry", jobs::retry)
         .post("/api/jobs/{id}/cancel", jobs::cancel)
         .get("/api/jobs/{id}/events", jobs::events)
-        .get("/api/cloudpods", cloudpods::list)
-        .post("/api/cloudpods", cloudpods::create)
-        .get("/api/cloudpods/{id}", cloudpods::get)
-        .delete("/api/cloudpods/{id}", cloudpods::delete)
+        .get("/api/cloudpods", cloudpods::list).anyone()
+        .post("/api/cloudpods", cloudpods::create).anyone()
+        .get("/api/cloudpods/{id}", cloudpods::get).anyone()
+        .delete("/api/cloudpods/{id}", cloudpods::delete).anyone()
         .post("/api/cloudpods/{id}/suspend", cloudpods::suspend)
         .post("/api/cloudpods/{id}/unsuspend", cloudpods::unsuspend)
-        .post("/api/cloudpods/{id}/start", cloudpods::start)
-        .post("/api/cloudpods/{id}/stop", cloudpods::stop)
-        .post("/api/cloudpods/{id}/reboot", cloudpods::reboot)
+        .post("/api/cloudpods/{id}/start", cloudpods::start).anyone()
+        .post("/api/cloudpods/{id}/stop", cloudpods::stop).anyone()
+        .post("/api/cloudpods/{id}/reboot", cloudpods::reboot).anyone()
         .get("/api/servers", servers::list)
         .post("/api/servers", servers::create)
         .get("/api/servers/ssh-key", servers::ssh_key)
@@ -102,42 +102,42 @@ pub fn api_routes() -> RouteTable<AppState> {
             servers::accept_host_key,
         )
         .get("/api/servers/{id}/probes", servers::probes)
-        .get("/api/customers", billing::list_customers)
+        .get("/api/customers", billing::list_customers).anyone()
         .post("/api/customers", billing::create_customer)
-        .get("/api/customers/{id}", billing::get_customer)
-        .put("/api/customers/{id}", billing::update_customer)
-        .get("/api/products", billing::list_products)
+        .get("/api/customers/{id}", billing::get_customer).anyone()
+        .put("/api/customers/{id}", billing::update_customer).anyone()
+        .get("/api/products", billing::list_products).anyone()
         .post("/api/products", billing::create_product)
-        .get("/api/products/{id}", billing::get_product)
+        .get("/api/products/{id}", billing::get_product).anyone()
         .put("/api/products/{id}", billing::update_product)
         .delete("/api/products/{id}", billing::delete_product)
-        .post("/api/orders", billing::create_order)
-        .get("/api/orders", billing::list_orders)
-        .get("/api/orders/{id}", billing::get_order)
-        .get("/api/invoices", billing::list_invoices)
-        .get("/api/invoices/{id}", billing::get_invoice)
+        .post("/api/orders", billing::create_order).anyone()
+        .get("/api/orders", billing::list_orders).anyone()
+        .get("/api/orders/{id}", billing::get_order).anyone()
+        .get("/api/invoices", billing::list_invoices).anyone()
+        .get("/api/invoices/{id}", billing::get_invoice).anyone()
         .patch("/api/invoices/{id}/status", billing::set_invoice_status)
-        .post("/api/payments/session", billing::payment_session)
+        .post("/api/payments/session", billing::payment_session).anyone()
         .public_post("/api/payments/stripe/webhook", billing::stripe_webhook)
-        .get("/api/subscriptions", billing::list_subscriptions)
-        .get("/api/subscriptions/{id}", billing::get_subscription)
+        .get("/api/subscriptions", billing::list_subscriptions).anyone()
+        .get("/api/subscriptions/{id}", billing::get_subscription).anyone()
         .post(
             "/api/subscriptions/{id}/cancel",
             billing::cancel_subscription,
-        )
+        ).anyone()
         .post(
             "/api/subscriptions/{id}/change",
             billing::change_subscription,
-        )
-        .get("/api/billing/plans", billing::plans)
+        ).anyone()
+        .get("/api/billing/plans", billing::plans).anyone()
         .get("/api/billing/profile", billing::get_profile)
         .put("/api/billing/profile", billing::put_profile)
-        .get("/api/billing/addons", billing::addons)
+        .get("/api/billing/addons", billing::addons).anyone()
         .get("/api/system/health", system::health)
         .get("/api/system/events", system::events)
-        .get("/api/apikeys", api_keys::list)
-        .post("/api/apikeys", api_keys::create)
-        .delete("/api/apikeys/{id}", api_keys::revoke)
+        .get("/api/apikeys", api_keys::list).admins()
+        .post("/api/apikeys", api_keys::create).admins()
+        .delete("/api/apikeys/{id}", api_keys::revoke).admins()
         // wp (contracts/wp.yaml)
         .public_post("/api/login", identity::wp_login)
         .public_post("/api/logout", identity::wp_logout)
@@ -150,7 +150,7 @@ pub fn api_routes() -> RouteTable<AppState> {
         .public_get("/metrics", metrics::expose)
         .public_post("/api/v1/auth/login", identity::rustploy_login)
         .public_post("/api/v1/auth/logout", identity::rustploy_logout)
-        .get("/api/v1/auth/me", identity::rustploy_me)
+        .get("/api/v1/auth/me", identity::rustploy_me).anyone()
         .public_post(
             "/api/v1/auth/password-reset/request",
             identity::reset_request,
@@ -159,9 +159,101 @@ pub fn api_routes() -> RouteTable<AppState> {
             "/api/v1/auth/password-reset/confirm",
             identity::reset_confirm,
         )
-        .post("/api/v1/tokens", tokens::create)
-        .get("/api/v1/tokens", tokens::list)
-        .delete("/api/v1/tokens/{token_id}", tokens::revoke)
+        .post("/api/v1/tokens", tokens::create).anyone()
+        .get("/api/v1/tokens", tokens::list).anyone()
+        .delete("/api/v1/tokens/{token_id}", tokens::revoke).anyone()
+}
+
+/// Everything the route table guards: the API routes, the portals' forms
+/// (`/admin/...` for operators, `/portal/...` for customers) and the
+/// server functions.
+pub fn routes() -> RouteTable<AppState> {
+    api_routes()
+        .public_form("/login", portal::login_form)
+        .public_form("/logout", portal::logout_form)
+        .form("/admin/users", admin_forms::create_user)
+        .form("/admin/users/{id}/{action}", admin_forms::user_action)
+        .form("/admin/tenants", admin_forms::create_tenant)
+        .form("/admin/system/check", admin_forms::system_check)
+        .form("/admin/jobs/{id}/{action}", admin_forms::job_action)
+        .form("/admin/schedules/{id}/{action}", admin_forms::schedule_action)
+        .form("/admin/customers", billing_forms::create_customer)
+        .form("/admin/customers/{id}", billing_forms::update_customer)
+        .form("/admin/products/{id}", billing_forms::update_product)
+        .form("/admin/billing-profile", billing_forms::update_billing_profile)
+        .form("/admin/subscriptions/{id}/change", billing_forms::change_plan)
+        .form("/portal/subscriptions/{id}/change", billing_forms::change_plan)
+        .customers()
+        .form("/admin/customers/{id}/login", billing_forms::customer_login)
+        .form("/admin/products", billing_forms::create_product)
+        .form("/admin/products/{id}/{status}", billing_forms::product_status)
+        .form("/admin/coupons", billing_forms::create_coupon)
+        .form("/admin/coupons/{id}/{action}", billing_forms::coupon_action)
+        .form("/admin/tax-rates", billing_forms::create_tax_rate)
+        .form("/admin/servers", node_forms::create)
+        .form("/admin/servers/{id}/test", node_forms::test)
+        .form("/admin/servers/{id}/hypervisor", node_forms::update_hypervisor)
+        .form("/admin/servers/{id}/accept-host-key", node_forms::accept_host_key)
+        .form("/admin/servers/{id}/delete", node_forms::delete)
+        .form("/admin/cloudpods", node_forms::create_cloudpod)
+        .form("/admin/cloudpods/{id}/{action}", node_forms::cloudpod_action)
+        .form("/portal/cloudpods/{id}/{action}", node_forms::cloudpod_action)
+        .customers()
+        .form("/admin/products/{id}/size", billing_forms::product_size)
+        .form("/admin/invoices/{id}/{status}", billing_forms::invoice_status)
+        .form("/admin/subscriptions/{id}/cancel", billing_forms::cancel_subscription)
+        .form("/portal/subscriptions/{id}/cancel", billing_forms::cancel_subscription)
+        .customers()
+        .form("/portal/orders", billing_forms::place_order)
+        .customers()
+        .form("/portal/invoices/{id}/pay", billing_forms::pay_invoice)
+        .customers()
+        .form("/admin/api-keys", admin_forms::create_api_key)
+        .form("/admin/api-keys/{id}/revoke", admin_forms::revoke_api_key)
+        .form("/admin/tokens", admin_forms::create_token)
+        .form("/admin/tokens/{id}/revoke", admin_forms::revoke_token)
+        .form("/admin/profile/password", admin_forms::change_password)
+        .public_form("/forgot-password", portal::forgot_form)
+        .public_form("/reset-password", portal::reset_form)
+        .server_fn("nodes_servers")
+        .server_fn("nodes_server")
+        .server_fn("nodes_key")
+        .server_fn("system_status")
+        .server_fn("admin_users")
+        .server_fn("admin_jobs")
+        .server_fn("admin_job")
+        .server_fn("job_counters")
+        .server_fn("admin_audit")
+        .server_fn("admin_schedules")
+        .server_fn("system_events")
+        .server_fn("billing_customers")
+        .server_fn("billing_customer")
+        .server_fn("billing_product")
+        .server_fn("billing_profile")
+        .server_fn("billing_coupons")
+        .server_fn("billing_tax_rates")
+        .server_fn("my_tokens")
+        .anyone()
+        .server_fn("billing_products")
+        .anyone()
+        .server_fn("billing_invoices")
+        .anyone()
+        .server_fn("billing_invoice")
+        .anyone()
+        .server_fn("billing_subscriptions")
+        .anyone()
+        .server_fn("billing_payment_mode")
+        .anyone()
+        .server_fn("billing_orders")
+        .anyone()
+        .server_fn("cloudpods_list")
+        .anyone()
+        .server_fn("cloudpod_detail")
+        .anyone()
+        .server_fn("admin_api_keys")
+        .admins()
+        .server_fn("admin_tenants")
+        .platform()
 }
 
 /// The whole application: API surfaces, contracts, static assets, portals.
@@ -199,107 +291,10 @@ pub fn app(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(auth::SESSION_IDLE))
         // Every authenticated request pushes the idle timeout out.
         .with_always_save(true);
+    let (table, gate) = routes().into_parts();
     let router = Router::new()
-        .merge(api_routes().into_router())
+        .merge(table)
         .route("/openapi/{file}", get(openapi::by_name))
-        .route("/login", post(portal::login_form))
-        .route("/logout", post(portal::logout_form))
-        .route("/admin/users", post(admin_forms::create_user))
-        .route("/admin/users/{id}/{action}", post(admin_forms::user_action))
-        .route("/admin/tenants", post(admin_forms::create_tenant))
-        .route("/admin/system/check", post(admin_forms::system_check))
-        .route("/admin/jobs/{id}/{action}", post(admin_forms::job_action))
-        .route(
-            "/admin/schedules/{id}/{action}",
-            post(admin_forms::schedule_action),
-        )
-        .route("/admin/customers", post(billing_forms::create_customer))
-        .route(
-            "/admin/customers/{id}",
-            post(billing_forms::update_customer),
-        )
-        .route("/admin/products/{id}", post(billing_forms::update_product))
-        .route(
-            "/admin/billing-profile",
-            post(billing_forms::update_billing_profile),
-        )
-        .route(
-            "/admin/subscriptions/{id}/change",
-            post(billing_forms::change_plan),
-        )
-        .route(
-            "/portal/subscriptions/{id}/change",
-            post(billing_forms::change_plan),
-        )
-        .route(
-            "/admin/customers/{id}/login",
-            post(billing_forms::customer_login),
-        )
-        .route("/admin/products", post(billing_forms::create_product))
-        .route(
-            "/admin/products/{id}/{status}",
-            post(billing_forms::product_status),
-        )
-        .route("/admin/coupons", post(billing_forms::create_coupon))
-        .route(
-            "/admin/coupons/{id}/{action}",
-            post(billing_forms::coupon_action),
-        )
-        .route("/admin/tax-rates", post(billing_forms::create_tax_rate))
-        .route("/admin/servers", post(node_forms::create))
-        .route("/admin/servers/{id}/test", post(node_forms::test))
-        .route(
-            "/admin/servers/{id}/hypervisor",
-            post(node_forms::update_hypervisor),
-        )
-        .route(
-            "/admin/servers/{id}/accept-host-key",
-            post(node_forms::accept_host_key),
-        )
-        .route("/admin/servers/{id}/delete", post(node_forms::delete))
-        .route("/admin/cloudpods", post(node_forms::create_cloudpod))
-        .route(
-            "/admin/cloudpods/{id}/{action}",
-            post(node_forms::cloudpod_action),
-        )
-        .route(
-            "/portal/cloudpods/{id}/{action}",
-            post(node_forms::cloudpod_action),
-        )
-        .route(
-            "/admin/products/{id}/size",
-            post(billing_forms::product_size),
-        )
-        .route(
-            "/admin/invoices/{id}/{status}",
-            post(billing_forms::invoice_status),
-        )
-        .route(
-            "/admin/subscriptions/{id}/cancel",
-            post(billing_forms::cancel_subscription),
-        )
-        .route(
-            "/portal/subscriptions/{id}/cancel",
-            post(billing_forms::cancel_subscription),
-        )
-        .route("/portal/orders", post(billing_forms::place_order))
-        .route(
-            "/portal/invoices/{id}/pay",
-            post(billing_forms::pay_invoice),
-        )
-        .route("/admin/api-keys", post(admin_forms::create_api_key))
-        .route(
-            "/admin/api-keys/{id}/revoke",
-            post(admin_forms::revoke_api_key),
-        )
-        .route("/admin/tokens", post(admin_forms::create_token))
-        .route("/admin/tokens/{id}/revoke", post(admin_forms::revoke_token))
-        .route(
-            "/admin/profile/password",
-            post(admin_forms::change_password),
-        )
-        .route("/forgot-password", post(portal::forgot_form))
-        .route("/reset-password", post(portal::reset_form))
         .nest("/pkg", assets)
         .leptos_routes_with_context(&state, pages, provide, {
             let options = options.clone();
@@ -320,6 +315,9 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             idempotency::layer,
         ))
+        .layer(middleware::from_fn(move |req, next| {
+            routes::fn_gate(gate.clone(), req, next)
+        }))
         .layer(middleware::from_fn_with_state(state.clone(), portal::guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
         .layer(sessions);

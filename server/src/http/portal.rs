@@ -8,7 +8,7 @@
 use axum::{
     body::Bytes,
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
@@ -66,12 +66,15 @@ fn login_url(params: &[(&str, &str)]) -> String {
 /// Middleware: keep the portal areas for their people; no caching of them.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    // Server functions run with the cookie too: they must come from our pages.
-    if path.starts_with("/_fn/") && req.method() != Method::GET && !same_origin(req.headers()) {
-        return (StatusCode::FORBIDDEN, "Cross-site call refused.").into_response();
-    }
     if !guarded(&path) {
         return next.run(req).await;
+    }
+    // Forms: the route table decides who may post them (and refuses
+    // cross-site posts); their one-time messages go to the database.
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut resp = FLASH_DB.scope(state.db.clone(), next.run(req)).await;
+        no_store(&mut resp);
+        return resp;
     }
     let target = req
         .uri()
@@ -82,16 +85,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let mut resp = match req.extensions().get::<Auth>() {
         Some(Auth::User(p, _)) if area_allows(&path, p.role) => {
             let tenant = p.tenant_id.clone();
-            if req.method() != Method::GET && req.method() != Method::HEAD {
-                // Cookie-authenticated forms must come from our own pages.
-                if !same_origin(req.headers()) {
-                    return (
-                        StatusCode::FORBIDDEN,
-                        "Cross-site form refused: send it from Mooring's own page.",
-                    )
-                        .into_response();
-                }
-            } else if let Some(session) = req.extensions().get::<Session>().cloned() {
+            if let Some(session) = req.extensions().get::<Session>().cloned() {
                 // The one-time message a form left for this page.
                 let kept = match session.id() {
                     Some(id) => take_flash(&state.db, &id)
@@ -133,11 +127,16 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .into_response(),
         _ => Redirect::to(&login_url(&[("next", &target)])).into_response(),
     };
+    no_store(&mut resp);
+    resp
+}
+
+/// Pages and answers behind the guard are never cached.
+fn no_store(resp: &mut Response) {
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store, private"),
     );
-    resp
 }
 
 #[derive(Deserialize, Default)]

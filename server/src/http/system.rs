@@ -4,7 +4,7 @@
 use axum::{extract::State, Json};
 use mooring_core::{
     events::{self, Event, EventFilter},
-    system, CoreError,
+    system,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -64,18 +64,7 @@ pub async fn events(
         level: q.level,
         since: q.since,
     };
-    let (items, total) = events::list(&state.db, &p, &filter, page)
-        .await
-        .map_err(|e| match e {
-            CoreError::Invalid(m) => {
-                let field = ["source", "level", "since"]
-                    .into_iter()
-                    .find(|f| m.starts_with(f))
-                    .unwrap_or("query");
-                ApiError::from(CoreError::Invalid(m.clone())).with_field(field, m)
-            }
-            other => other.into(),
-        })?;
+    let (items, total) = events::list(&state.db, &p, &filter, page).await?;
     Ok(Json(
         json!({ "items": items.iter().map(event_json).collect::<Vec<_>>(), "total": total }),
     ))

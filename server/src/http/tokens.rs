@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use mooring_core::identity::access_tokens::{self, parse_scope, Kind, NewToken};
+use mooring_core::identity::access_tokens::{self, NewToken};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -31,40 +31,9 @@ pub async fn create(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
-    let invalid = |field: &str, msg: String| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            msg.clone(),
-        )
-        .with_field(field, msg)
-    };
-    let kind = Kind::parse(&body.kind).map_err(|e| invalid("kind", e.to_string()))?;
-    let scopes = body
-        .scopes
-        .iter()
-        .map(|s| parse_scope(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid("scopes", e.to_string()))?;
-    let expires_at =
-        match body.expires_at.as_deref() {
-            None => None,
-            Some(s) => Some(mooring_core::clock::parse(s).ok_or_else(|| {
-                invalid("expires_at", "expires_at must be an RFC 3339 time".into())
-            })?),
-        };
-    let (token, secret) = access_tokens::create(
-        &state.db,
-        &p,
-        NewToken {
-            name: body.name,
-            kind,
-            scopes,
-            expires_at,
-        },
-        ip,
-    )
-    .await?;
+    let scopes: Vec<&str> = body.scopes.iter().map(String::as_str).collect();
+    let new = NewToken::parse(&body.name, &body.kind, &scopes, body.expires_at.as_deref())?;
+    let (token, secret) = access_tokens::create(&state.db, &p, new, ip).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "token": token, "secret": secret })),

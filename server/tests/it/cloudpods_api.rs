@@ -99,7 +99,7 @@ async fn pods_api(t: testkit::TestDb, host: &str) {
     );
     let drain = || async { while worker.run_one().await.unwrap() {} };
 
-    let body = json!({ "customerId": ids[0], "productId": product.id, "name": "ann-box", "template": "busybox" });
+    let body = json!({ "customerId": ids[0], "productId": product.id, "name": "ann-box", "image": "busybox" });
     let (st, _) = call(&s, M::POST, "/api/cloudpods", &ann, Some(body.clone())).await;
     assert_eq!(
         st,

@@ -297,7 +297,6 @@ async fn login_bodies_are_validated() {
 async fn every_non_public_route_refuses_anonymous_and_forged_callers() {
     const PUBLIC: &[(&str, &str)] = &[
         ("GET", "/api/health"),
-        ("GET", "/api/status"),
         ("GET", "/api/openapi.yaml"),
         ("POST", "/api/auth/login"),
         ("POST", "/api/auth/refresh"),

@@ -5,8 +5,10 @@ mod common;
 
 mod accounts;
 mod admin_forms;
+mod hardening;
 mod api_keys;
 mod audit_api;
+mod authz_walk;
 mod billing_api;
 mod billing_mail;
 mod cli;
