@@ -2,7 +2,8 @@
 //!
 //! - One authenticated connection per node, reused; at most
 //!   [`MAX_CHANNELS`] commands at once on it (OpenSSH's `MaxSessions`), and
-//!   a global limit on open connections.
+//!   a global limit on open connections ([`Pool`]: no lock is held across
+//!   connecting or waiting; idle connections make room for new ones).
 //! - Host keys: a node's key is pinned on first contact; after that a
 //!   different key is refused ([`NodeError::HostKeyMismatch`]) until an
 //!   admin accepts the new one.
@@ -16,7 +17,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use russh::{
@@ -24,7 +25,7 @@ use russh::{
     keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey},
     ChannelMsg, Disconnect,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::jobs::JobError;
 
@@ -254,8 +255,21 @@ pub struct Conn {
     channels: Arc<Semaphore>,
     pub host_key: HostKey,
     target: Target,
+    /// How long opening a channel may take before the connection is taken
+    /// for dead (the pool's connect timeout).
+    open_timeout: Duration,
+    /// When a command on it last ended (or it was made).
+    last_used: Mutex<Instant>,
     /// Holds one of the pool's connection slots while the connection lives.
     _slot: OwnedSemaphorePermit,
+}
+
+/// Why [`Conn::exec`] failed, and whether the command was sent at all.
+pub(crate) struct ExecFailure {
+    pub error: NodeError,
+    /// `false`: the connection failed before the command went out (it
+    /// died unseen); the command can be sent again on a new connection.
+    pub started: bool,
 }
 
 impl Conn {
@@ -268,28 +282,82 @@ impl Conn {
         limit: Duration,
         on_line: &mut (dyn FnMut(Stream, &str) + Send),
     ) -> Result<Output, NodeError> {
+        self.try_exec(cmd, stdin, limit, on_line)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    /// Whether it still stands (the node has not dropped it).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Whether it reaches `t`: the same address and user, and the key
+    /// pinned there (if one is).
+    fn serves(&self, t: &Target) -> bool {
+        let c = &self.target;
+        c.id == t.id
+            && c.host == t.host
+            && c.port == t.port
+            && c.user == t.user
+            && t.pinned
+                .as_deref()
+                .is_none_or(|p| p == self.host_key.fingerprint)
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used.lock().expect("not poisoned").elapsed()
+    }
+
+    pub(crate) async fn try_exec(
+        &self,
+        cmd: &Cmd,
+        stdin: Option<&[u8]>,
+        limit: Duration,
+        on_line: &mut (dyn FnMut(Stream, &str) + Send),
+    ) -> Result<Output, ExecFailure> {
+        let before = |error| ExecFailure {
+            error,
+            started: false,
+        };
         let _channel = self
             .channels
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| NodeError::Unreachable("the connection closed".into()))?;
+            .map_err(|_| before(NodeError::Unreachable("the connection closed".into())))?;
+        let deadline = tokio::time::Instant::now() + limit;
         let lost = |e: russh::Error| NodeError::Unreachable(format!("the connection failed: {e}"));
         let line = cmd.render();
-        let run = async {
+        // Opening the channel: nothing has run yet. A connection that died
+        // unseen (the node rebooted) fails here, or does not answer.
+        let open = async {
             // sshd counts a session until its own cleanup ends, a moment
             // after the channel closed here: a refused open is tried again.
             let mut tries = 0u64;
-            let mut ch = loop {
+            loop {
                 match self.handle.channel_open_session().await {
-                    Ok(ch) => break ch,
+                    Ok(ch) => break Ok(ch),
                     Err(russh::Error::ChannelOpenFailure(_)) if tries < 20 => {
                         tries += 1;
                         tokio::time::sleep(Duration::from_millis(20 * tries)).await;
                     }
-                    Err(e) => return Err(lost(e)),
+                    Err(e) => break Err(lost(e)),
                 }
-            };
+            }
+        };
+        let mut ch = match tokio::time::timeout(self.open_timeout.min(limit), open).await {
+            Ok(Ok(ch)) => ch,
+            Ok(Err(e)) => return Err(before(e)),
+            Err(_) if self.open_timeout < limit => {
+                return Err(before(NodeError::Unreachable(format!(
+                    "the connection did not answer within {:?}",
+                    self.open_timeout
+                ))))
+            }
+            Err(_) => return Err(before(NodeError::Timeout(limit))),
+        };
+        let run = async {
             ch.exec(true, line.as_bytes()).await.map_err(lost)?;
             if let Some(data) = stdin {
                 ch.data(data).await.map_err(lost)?;
@@ -338,9 +406,14 @@ impl Conn {
                 stderr_tail: tail(&String::from_utf8_lossy(&err), 2000),
             })
         };
-        tokio::time::timeout(limit, run)
+        let started = |error| ExecFailure {
+            error,
+            started: true,
+        };
+        tokio::time::timeout_at(deadline, run)
             .await
-            .map_err(|_| NodeError::Timeout(limit))?
+            .map_err(|_| started(NodeError::Timeout(limit)))?
+            .map_err(started)
     }
 }
 
@@ -370,9 +443,16 @@ fn tail(s: &str, n: usize) -> String {
 /// Timeouts and limits of a [`Pool`].
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
+    /// Connecting and authenticating, each; also how long opening a
+    /// channel on a pooled connection may take before it is taken for dead.
     pub connect_timeout: Duration,
     /// Connections open at once, over all nodes.
     pub max_connections: usize,
+    /// How long a new connection waits for a free slot (all in use by
+    /// running commands) before the command fails as [`NodeError::Busy`].
+    pub slot_timeout: Duration,
+    /// A connection unused this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for PoolOptions {
@@ -380,16 +460,80 @@ impl Default for PoolOptions {
         PoolOptions {
             connect_timeout: Duration::from_secs(10),
             max_connections: 64,
+            slot_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(600),
         }
     }
 }
 
 /// Connections to nodes, one per node, reused.
+///
+/// Locking: the map of connections is a plain mutex held only to look up,
+/// insert or remove, never across an `.await`. Connecting (TCP, key
+/// exchange, authentication) happens under a lock of that node alone, so
+/// two callers do not both connect to it, and a node that does not answer
+/// holds up only its own callers. A new connection takes one of
+/// `max_connections` slots; when none is free, an idle connection (no
+/// command running on it; closed ones first, then the least recently used)
+/// is closed to free one, else the caller waits, holding no lock but its
+/// node's, until a command ends somewhere.
 #[derive(Clone)]
 pub struct Pool {
-    conns: Arc<tokio::sync::Mutex<HashMap<String, Arc<Conn>>>>,
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    /// The connections. A connection no [`Lease`] holds (its only `Arc`
+    /// is here) is idle.
+    conns: Mutex<HashMap<String, Arc<Conn>>>,
+    /// One lock per node, held while connecting to it.
+    connecting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Attempt>>>>,
     slots: Arc<Semaphore>,
+    /// Signalled when a lease ends (a connection may have become idle).
+    returned: Notify,
     options: PoolOptions,
+}
+
+/// The last failed connect to a node: callers that waited for it get its
+/// answer rather than each trying again (an unreachable node costs one
+/// connect timeout, not one per waiting caller).
+#[derive(Default)]
+struct Attempt {
+    failed: Option<(Instant, Target, NodeError)>,
+}
+
+/// A connection taken from the [`Pool`]; it goes back (idle, unless others
+/// hold it too) when the lease is dropped.
+pub struct Lease {
+    conn: Option<Arc<Conn>>,
+    reused: bool,
+    pool: Arc<PoolInner>,
+}
+
+impl std::ops::Deref for Lease {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        self.conn.as_deref().expect("held until dropped")
+    }
+}
+
+impl Lease {
+    /// Whether it was in the pool already (not made for this lease).
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            *c.last_used.lock().expect("not poisoned") = Instant::now();
+            // Released before waiters look: they count holders.
+            drop(c);
+        }
+        self.pool.returned.notify_waiters();
+    }
 }
 
 impl Default for Pool {
@@ -401,35 +545,168 @@ impl Default for Pool {
 impl Pool {
     pub fn new(options: PoolOptions) -> Pool {
         Pool {
-            conns: Default::default(),
-            slots: Arc::new(Semaphore::new(options.max_connections.max(1))),
-            options,
+            inner: Arc::new(PoolInner {
+                conns: Default::default(),
+                connecting: Default::default(),
+                slots: Arc::new(Semaphore::new(options.max_connections.max(1))),
+                returned: Notify::new(),
+                options,
+            }),
+        }
+    }
+
+    pub fn options(&self) -> PoolOptions {
+        self.inner.options
+    }
+
+    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Conn>>> {
+        self.inner.conns.lock().expect("not poisoned")
+    }
+
+    fn lease(&self, conn: Arc<Conn>, reused: bool) -> Lease {
+        Lease {
+            conn: Some(conn),
+            reused,
+            pool: self.inner.clone(),
         }
     }
 
     /// The node's connection: the open one, or a new one (authenticated
     /// with `key`, the host key checked against `target.pinned`).
-    pub async fn conn(
-        &self,
-        target: &Target,
-        key: &Arc<PrivateKey>,
-    ) -> Result<Arc<Conn>, NodeError> {
-        let mut conns = self.conns.lock().await;
-        if let Some(c) = conns.get(&target.id) {
-            if !c.handle.is_closed() && c.target == *target {
-                return Ok(c.clone());
-            }
-            conns.remove(&target.id);
+    pub async fn conn(&self, target: &Target, key: &Arc<PrivateKey>) -> Result<Lease, NodeError> {
+        self.sweep();
+        if let Some(c) = self.cached(target) {
+            return Ok(self.lease(c, true));
         }
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| NodeError::Unreachable("the pool is closed".into()))?;
-        let conn = Arc::new(self.connect(target, key, slot).await?);
-        conns.insert(target.id.clone(), conn.clone());
-        Ok(conn)
+        let asked = Instant::now();
+        let lock = self
+            .inner
+            .connecting
+            .lock()
+            .expect("not poisoned")
+            .entry(target.id.clone())
+            .or_default()
+            .clone();
+        let result = async {
+            let mut attempt = lock.lock().await;
+            // Another caller connected while this one waited…
+            if let Some(c) = self.cached(target) {
+                return Ok(self.lease(c, true));
+            }
+            // … or failed to, since this one asked: that is the answer.
+            if let Some((at, t, e)) = &attempt.failed {
+                if *at >= asked && t == target {
+                    return Err(e.clone());
+                }
+            }
+            let made = async {
+                let slot = self.slot().await?;
+                self.connect(target, key, slot).await
+            }
+            .await;
+            match made {
+                Ok(conn) => {
+                    attempt.failed = None;
+                    let conn = Arc::new(conn);
+                    let old = self.conns().insert(target.id.clone(), conn.clone());
+                    drop(old);
+                    Ok(self.lease(conn, false))
+                }
+                Err(e) => {
+                    attempt.failed = Some((Instant::now(), target.clone(), e.clone()));
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        // The node's lock goes when no one else waits on it.
+        let mut locks = self.inner.connecting.lock().expect("not poisoned");
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(&target.id);
+        }
+        result
+    }
+
+    /// The pooled connection to `target`, if one stands and still reaches
+    /// it; a closed or outdated one is dropped.
+    fn cached(&self, target: &Target) -> Option<Arc<Conn>> {
+        let stale = {
+            let mut conns = self.conns();
+            match conns.get(&target.id) {
+                None => return None,
+                Some(c) if !c.is_closed() && c.serves(target) => return Some(c.clone()),
+                Some(_) => conns.remove(&target.id),
+            }
+        };
+        drop(stale);
+        None
+    }
+
+    /// Close idle connections that are closed already or unused for
+    /// `idle_timeout`.
+    fn sweep(&self) {
+        let limit = self.inner.options.idle_timeout;
+        let gone: Vec<Arc<Conn>> = {
+            let mut conns = self.conns();
+            let ids: Vec<String> = conns
+                .iter()
+                .filter(|(_, c)| {
+                    Arc::strong_count(c) == 1 && (c.is_closed() || c.idle_for() >= limit)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| conns.remove(id)).collect()
+        };
+        drop(gone);
+    }
+
+    /// Close one idle connection (a closed one first, else the least
+    /// recently used) to free its slot; `false` when none is idle.
+    fn evict_idle(&self) -> bool {
+        let evicted = {
+            let mut conns = self.conns();
+            let pick = conns
+                .iter()
+                .filter(|(_, c)| Arc::strong_count(c) == 1)
+                .max_by_key(|(_, c)| (c.is_closed(), c.idle_for()))
+                .map(|(id, _)| id.clone());
+            pick.and_then(|id| conns.remove(&id))
+        };
+        // Dropped outside the map's lock; its slot is free now.
+        evicted.is_some()
+    }
+
+    /// A free connection slot: at once, or by closing an idle connection,
+    /// or once a command somewhere ends.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, NodeError> {
+        let inner = &self.inner;
+        let closed = || NodeError::Unreachable("the pool is closed".into());
+        let wait = async {
+            loop {
+                let returned = inner.returned.notified();
+                tokio::pin!(returned);
+                returned.as_mut().enable();
+                match inner.slots.clone().try_acquire_owned() {
+                    Ok(p) => return Ok(p),
+                    Err(tokio::sync::TryAcquireError::Closed) => return Err(closed()),
+                    Err(tokio::sync::TryAcquireError::NoPermits) => {}
+                }
+                if self.evict_idle() {
+                    continue;
+                }
+                tokio::select! {
+                    p = inner.slots.clone().acquire_owned() => return p.map_err(|_| closed()),
+                    () = &mut returned => {}
+                }
+            }
+        };
+        let limit = inner.options.slot_timeout;
+        tokio::time::timeout(limit, wait).await.map_err(|_| {
+            NodeError::Busy(format!(
+                "all {} connections to nodes stayed in use for {limit:?}; try again",
+                inner.options.max_connections
+            ))
+        })?
     }
 
     async fn connect(
@@ -448,7 +725,7 @@ impl Pool {
             keepalive_interval: Some(Duration::from_secs(30)),
             ..Default::default()
         });
-        let limit = self.options.connect_timeout;
+        let limit = self.inner.options.connect_timeout;
         let addr = (target.host.clone(), target.port);
         let connected = tokio::time::timeout(limit, client::connect(config, addr, checker)).await;
         let presented = || seen.lock().expect("not poisoned").clone();
@@ -493,18 +770,46 @@ impl Pool {
             channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
             host_key,
             target: target.clone(),
+            open_timeout: limit,
+            last_used: Mutex::new(Instant::now()),
             _slot: slot,
         })
     }
 
-    /// Drop the node's pooled connection (it is closed when unused).
-    pub async fn forget(&self, id: &str) {
-        self.conns.lock().await.remove(id);
+    /// Drop the node's pooled connection: it closes (and frees its slot)
+    /// as soon as no command runs on it; the next command connects anew.
+    pub fn evict(&self, id: &str) {
+        let gone = self.conns().remove(id);
+        drop(gone);
     }
 
-    /// Connections open now.
+    /// [`Pool::evict`] (for callers that await it).
+    pub async fn forget(&self, id: &str) {
+        self.evict(id);
+    }
+
+    /// Drop `lease`'s connection from the pool (it failed), unless another
+    /// has replaced it there already.
+    pub fn discard(&self, lease: &Lease) {
+        let gone = {
+            let mut conns = self.conns();
+            match (conns.get(&lease.target.id), &lease.conn) {
+                (Some(c), Some(mine)) if Arc::ptr_eq(c, mine) => conns.remove(&lease.target.id),
+                _ => None,
+            }
+        };
+        drop(gone);
+    }
+
+    /// Connections in the pool now.
     pub async fn open(&self) -> usize {
-        self.conns.lock().await.len()
+        self.conns().len()
+    }
+
+    /// Connection slots taken now: pooled connections, plus dropped ones
+    /// a command still runs on, plus connects under way.
+    pub fn slots_taken(&self) -> usize {
+        self.inner.options.max_connections.max(1) - self.inner.slots.available_permits()
     }
 }
 
