@@ -28,7 +28,8 @@ fn event_json(e: &Event) -> Value {
     json!({
         "id": e.id,
         "tenantId": e.tenant_id,
-        "actorId": e.actor_id,
+        // Callers that are no user (API keys) are recorded with an empty actor.
+        "actorId": e.actor_id.as_deref().filter(|a| !a.is_empty()),
         "action": e.action,
         "resourceType": e.resource_type,
         "resourceId": e.resource_id,

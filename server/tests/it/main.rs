@@ -13,6 +13,7 @@ mod billing_api;
 mod billing_mail;
 mod cli;
 mod cloudpods_api;
+mod conformance;
 mod contracts;
 mod idempotency;
 mod identity;
