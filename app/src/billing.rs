@@ -462,7 +462,9 @@ pub async fn billing_orders(status: Option<String>) -> Result<Vec<OrderRow>, Ser
                 o.first_line.clone()
             },
             total: money(o.total, &o.currency),
-            invoice_number: o.invoice_number.map(mooring_core::billing::invoices::number_text),
+            invoice_number: o
+                .invoice_number
+                .map(mooring_core::billing::invoices::number_text),
             id: o.id,
             customer_id: o.customer_id,
             customer: o.customer_name,

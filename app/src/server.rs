@@ -549,9 +549,11 @@ mod tests {
 
     #[test]
     fn request_errors_reach_the_browser_as_core_says_them() {
-        let shown = super::fail(mooring_core::error::field_error("name", "is required")).to_string();
+        let shown =
+            super::fail(mooring_core::error::field_error("name", "is required")).to_string();
         assert!(shown.contains("name: is required"), "{shown}");
-        let shown = super::fail(CoreError::Conflict("the job is already running".into())).to_string();
+        let shown =
+            super::fail(CoreError::Conflict("the job is already running".into())).to_string();
         assert!(shown.contains("the job is already running"), "{shown}");
     }
 }

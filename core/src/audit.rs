@@ -40,8 +40,9 @@ impl NewEvent {
         self
     }
 
+    /// Who acted; an empty id (an API key's principal has no user) is no actor.
     pub fn actor(mut self, id: Option<String>) -> Self {
-        self.actor_id = id;
+        self.actor_id = id.filter(|i| !i.is_empty());
         self
     }
 
@@ -272,9 +273,8 @@ pub async fn list(
     let since = match f.since.as_deref() {
         None => String::new(),
         Some(s) => clock::format(
-            clock::parse(s).ok_or_else(|| {
-                crate::error::field_error("since", "must be an RFC 3339 time")
-            })?,
+            clock::parse(s)
+                .ok_or_else(|| crate::error::field_error("since", "must be an RFC 3339 time"))?,
         ),
     };
     let action = f.action.clone().unwrap_or_default();

@@ -93,9 +93,8 @@ pub async fn list(
     let since = match f.since.as_deref().filter(|s| !s.is_empty()) {
         None => String::new(),
         Some(s) => clock::format(
-            clock::parse(s).ok_or_else(|| {
-                crate::error::field_error("since", "must be an RFC 3339 time")
-            })?,
+            clock::parse(s)
+                .ok_or_else(|| crate::error::field_error("since", "must be an RFC 3339 time"))?,
         ),
     };
     let cond =

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+pub mod shop;
 pub mod sshd;
 
 use sqlx::Executor;

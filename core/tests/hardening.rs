@@ -11,103 +11,50 @@ use std::sync::{
 use async_trait::async_trait;
 use mooring_core::{
     billing::{
-        customers::{self, CustomerInput},
         invoices,
         lifecycle::{self, Policy, Provisioner, ServiceJobs},
-        orders::{self, ItemInput, OrderInput},
-        products::{self, PriceInput, ProductInput},
+        products::{self, ProductInput},
         subscriptions::{self, Subscription},
-        Viewer,
     },
-    cloudpods::{self, CloudPods, PodInput},
     clock,
+    cloudpods::{self, CloudPods, PodInput},
     jobs::{JobContext, JobError, Registry, Worker},
     nodes::{keys::Vault, servers::Nodes},
-    on_both_backends, testkit, CoreError, Db, DEFAULT_TENANT_ID,
+    on_both_backends,
+    testkit::{self, shop, shop::admin},
+    CoreError, Db, DEFAULT_TENANT_ID,
 };
 use time::{Duration, OffsetDateTime};
 
-fn admin() -> Viewer {
-    Viewer::Operator {
-        tenant: DEFAULT_TENANT_ID.into(),
-        admin: true,
-    }
-}
-
 fn product(name: &str, kind: &str, sku: &str, metadata: serde_json::Value) -> ProductInput {
     ProductInput {
-        name: Some(name.into()),
-        kind: Some(kind.into()),
-        sku: Some(sku.into()),
-        billing_cycles: Some(vec![PriceInput {
-            cycle: "monthly".into(),
-            price: "10".parse().unwrap(),
-            currency: "USD".into(),
-        }]),
         metadata: Some(metadata),
-        ..Default::default()
+        ..shop::monthly(name, kind, sku, "10")
     }
 }
 
 /// A paid monthly subscription to a new CloudPod product: `(product, customer, subscription)`.
 async fn paid_subscription(db: &Db) -> (String, String, String) {
-    let p = products::create(
+    let p = shop::product(
         db,
         &admin(),
-        "op",
         product("Mini", "cloudpod", "MINI", serde_json::json!({})),
     )
-    .await
-    .unwrap();
-    let c = customers::create(
-        db,
-        &admin(),
-        "op",
-        CustomerInput {
-            name: Some("Ann".into()),
-            email: Some("ann@example.com".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let (order, inv) = orders::create(
-        db,
-        &admin(),
-        "op",
-        OrderInput {
-            customer_id: Some(c.id.clone()),
-            items: vec![ItemInput {
-                product_id: p.id.clone(),
-                billing_cycle: "monthly".into(),
-                quantity: None,
-                addons: vec![],
-            }],
-            coupon_code: None,
-            currency: None,
-        },
-    )
-    .await
-    .unwrap();
+    .await;
+    let c = shop::customer(db, &admin(), "Ann", "ann@example.com").await;
+    let (_, inv, sub) = shop::order(db, &admin(), &c.id, &p.id).await;
     invoices::set_status(db, &admin(), "op", &inv.id, "paid")
-        .await
-        .unwrap();
-    let sub: String = sqlx::query_scalar("SELECT id FROM subscriptions WHERE order_id = $1")
-        .bind(&order.id)
-        .fetch_one(db.pool())
         .await
         .unwrap();
     (p.id, c.id, sub)
 }
 
 async fn jobs_of(db: &Db, sub: &str) -> Vec<(String, String)> {
-    sqlx::query_as(
-        "SELECT kind, status FROM jobs WHERE target_id = $1 ORDER BY created_at, kind",
-    )
-    .bind(sub)
-    .fetch_all(db.pool())
-    .await
-    .unwrap()
+    sqlx::query_as("SELECT kind, status FROM jobs WHERE target_id = $1 ORDER BY created_at, kind")
+        .bind(sub)
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
 }
 
 /// Counts what the provisioner was asked to do.
@@ -210,13 +157,12 @@ async fn plan_changes_stay_in_type_and_are_dunned(t: testkit::TestDb) {
         matches!(&e, CoreError::Field { field, message } if field == "productId" && message.contains("another cloudpod product")),
         "{e:?}"
     );
-    let mut dearer = product("Maxi", "cloudpod", "MAXI", serde_json::json!({}));
-    dearer.billing_cycles = Some(vec![PriceInput {
-        cycle: "monthly".into(),
-        price: "30".parse().unwrap(),
-        currency: "USD".into(),
-    }]);
-    let maxi = products::create(&db, &admin(), "op", dearer)
+    let maxi = products::create(
+        &db,
+        &admin(),
+        "op",
+        shop::monthly("Maxi", "cloudpod", "MAXI", "30"),
+    )
     .await
     .unwrap();
     let (_, inv) = subscriptions::change_plan_at(&db, &admin(), "op", &sub, &maxi.id, now)
@@ -225,7 +171,10 @@ async fn plan_changes_stay_in_type_and_are_dunned(t: testkit::TestDb) {
     assert_eq!(inv.subscription_id.as_deref(), Some(sub.as_str()));
     assert_eq!(inv.status, "unpaid");
     let due = clock::parse(&inv.due_at).unwrap();
-    assert_eq!((due - now + Duration::seconds(1)).whole_days(), subscriptions::CHANGE_DAYS_TO_PAY);
+    assert_eq!(
+        (due - now + Duration::seconds(1)).whole_days(),
+        subscriptions::CHANGE_DAYS_TO_PAY
+    );
     // Unpaid past its grace: dunning suspends the service.
     let policy = Policy::default();
     lifecycle::sweep(
@@ -263,7 +212,10 @@ async fn product_settings_are_checked_for_their_type(t: testkit::TestDb) {
     for (meta, field) in [
         (serde_json::json!({ "cpu": 0 }), "metadata.cpu"),
         (serde_json::json!({ "diskGb": "big" }), "metadata.diskGb"),
-        (serde_json::json!({ "template": "windows" }), "metadata.template"),
+        (
+            serde_json::json!({ "template": "windows" }),
+            "metadata.template",
+        ),
         (
             serde_json::json!({ "customerActions": ["destroy"] }),
             "metadata.customerActions",
@@ -290,7 +242,10 @@ async fn product_settings_are_checked_for_their_type(t: testkit::TestDb) {
     )
     .await
     .unwrap_err();
-    assert!(matches!(&e, CoreError::Field { field, .. } if field == "metadata.memoryMb"), "{e:?}");
+    assert!(
+        matches!(&e, CoreError::Field { field, .. } if field == "metadata.memoryMb"),
+        "{e:?}"
+    );
     // In use, it keeps its type.
     let e = products::update(
         &db,

@@ -261,16 +261,16 @@ async fn node_flow(t: testkit::TestDb) {
         "offline"
     );
     assert!(
-        servers::accept_host_key(&db, &staff(), &server.id, &node.fingerprint())
+        servers::accept_host_key(&nodes, &staff(), &server.id, &node.fingerprint())
             .await
             .is_err()
     );
     assert!(
-        servers::accept_host_key(&db, &admin(), &server.id, "SHA256:not-shown")
+        servers::accept_host_key(&nodes, &admin(), &server.id, "SHA256:not-shown")
             .await
             .is_err()
     );
-    let accepted = servers::accept_host_key(&db, &admin(), &server.id, &node.fingerprint())
+    let accepted = servers::accept_host_key(&nodes, &admin(), &server.id, &node.fingerprint())
         .await
         .unwrap();
     assert_eq!(accepted.host_key_fingerprint, Some(node.fingerprint()));

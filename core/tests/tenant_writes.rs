@@ -87,7 +87,12 @@ fn tenant_tables() -> BTreeSet<String> {
         for alter in sql.split("ALTER TABLE ").skip(1) {
             let mut words = alter.split_whitespace();
             let name = words.next().unwrap().to_string();
-            if alter.split(';').next().unwrap_or_default().contains("tenant_id") {
+            if alter
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .contains("tenant_id")
+            {
                 tables.insert(name);
             }
         }

@@ -161,6 +161,7 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: CouponInput) -> Cor
     }
     let id = uuid::Uuid::new_v4().to_string();
     let now = clock::now();
+    let mut tx = db.begin_write().await?;
     let res = sqlx::query(
         "INSERT INTO coupons (id, tenant_id, code, kind, percent_ppm, amount, currency, duration, product_ids, \
          expires_at, max_redemptions, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
@@ -177,11 +178,11 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: CouponInput) -> Cor
     .bind(expires_at)
     .bind(input.max_redemptions)
     .bind(&now)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await;
     res?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("coupon.created")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -189,6 +190,7 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: CouponInput) -> Cor
             .meta(serde_json::json!({ "code": code })),
     )
     .await?;
+    tx.commit().await?;
     get(db, v, &id).await
 }
 
@@ -224,15 +226,16 @@ pub async fn set_active(
 ) -> CoreResult<Coupon> {
     v.require_admin("only admins manage coupons")?;
     get(db, v, id).await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE coupons SET active = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4")
         .bind(crate::db::flag(active))
         .bind(clock::now())
         .bind(id)
         .bind(v.tenant())
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new(if active {
             "coupon.enabled"
         } else {
@@ -243,6 +246,7 @@ pub async fn set_active(
         .resource("coupon", id),
     )
     .await?;
+    tx.commit().await?;
     get(db, v, id).await
 }
 

@@ -207,6 +207,7 @@ pub async fn create(
     let now = clock::now();
     let a = address.unwrap_or_default();
     let has = !a.line1.is_empty();
+    let mut tx = db.begin_write().await?;
     let res = sqlx::query(
         "INSERT INTO customers (id, tenant_id, name, email, phone, address_line1, address_line2, city, state, \
          postal_code, country, tax_id, status, created_at, updated_at) \
@@ -226,11 +227,11 @@ pub async fn create(
     .bind(input.tax_id.flatten())
     .bind(&status)
     .bind(&now)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await;
     res?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("customer.created")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -238,6 +239,7 @@ pub async fn create(
             .meta(serde_json::json!({ "email": email })),
     )
     .await?;
+    tx.commit().await?;
     get(db, v, &id).await
 }
 
@@ -274,6 +276,7 @@ pub async fn update(
     }
     let a = address.clone().unwrap_or_default();
     let has = address.is_some();
+    let mut tx = db.begin_write().await?;
     let res = sqlx::query(
         "UPDATE customers SET name = $1, email = $2, phone = $3, address_line1 = $4, address_line2 = $5, \
          city = $6, state = $7, postal_code = $8, country = $9, tax_id = $10, status = $11, updated_at = $12 \
@@ -293,7 +296,7 @@ pub async fn update(
     .bind(clock::now())
     .bind(id)
     .bind(v.tenant())
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await;
     res?;
     let mut changed = Vec::new();
@@ -309,8 +312,8 @@ pub async fn update(
             changed.push(f);
         }
     }
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("customer.updated")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -318,6 +321,7 @@ pub async fn update(
             .meta(serde_json::json!({ "fields": changed })),
     )
     .await?;
+    tx.commit().await?;
     get(db, v, id).await
 }
 
@@ -339,6 +343,7 @@ pub async fn create_login(
     let hash = crate::password::hash(password).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = clock::now();
+    let mut tx = db.begin_write().await?;
     let res = sqlx::query(
         "INSERT INTO users (id, tenant_id, email, name, password_hash, role, customer_id, status, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'customer', $6, 'active', $7, $7)",
@@ -350,11 +355,11 @@ pub async fn create_login(
     .bind(&hash)
     .bind(&c.id)
     .bind(&now)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await;
     res?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("customer.login_created")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -362,5 +367,6 @@ pub async fn create_login(
             .meta(serde_json::json!({ "userId": id })),
     )
     .await?;
+    tx.commit().await?;
     Ok(id)
 }

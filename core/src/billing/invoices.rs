@@ -691,9 +691,8 @@ pub async fn set_status(
         }
         _ => return Err(illegal()),
     }
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new(format!("invoice.{status}"))
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -701,5 +700,6 @@ pub async fn set_status(
             .meta(serde_json::json!({ "from": inv.status, "number": inv.display_number() })),
     )
     .await?;
+    tx.commit().await?;
     get(db, v, id).await
 }

@@ -488,9 +488,8 @@ pub async fn create(
         None,
     )
     .await?;
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("order.created")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -503,6 +502,7 @@ pub async fn create(
             })),
     )
     .await?;
+    tx.commit().await?;
     let order = get(db, v, &order_id).await?;
     let invoice = invoices::get(db, v, &invoice_id).await?;
     Ok((order, invoice))

@@ -242,7 +242,9 @@ pub fn check_metadata(kind: &str, m: &serde_json::Value) -> CoreResult<()> {
     }
     if kind == "cloudpod" {
         crate::cloudpods::Size::of(m).map_err(|e| match e {
-            CoreError::Field { field, message } => field_error(format!("metadata.{field}"), message),
+            CoreError::Field { field, message } => {
+                field_error(format!("metadata.{field}"), message)
+            }
             other => other,
         })?;
         match &m["customerActions"] {
@@ -380,9 +382,8 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: ProductInput) -> Co
     .execute(&mut *tx)
     .await?;
     write_prices(&mut tx, &id, &prices).await?;
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("product.created")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -390,6 +391,7 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: ProductInput) -> Co
             .meta(serde_json::json!({ "sku": sku })),
     )
     .await?;
+    tx.commit().await?;
     get(db, v, &id).await
 }
 
@@ -456,15 +458,15 @@ pub async fn update(
     if let Some(prices) = &prices {
         write_prices(&mut tx, id, prices).await?;
     }
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("product.updated")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
             .resource("product", id),
     )
     .await?;
+    tx.commit().await?;
     get(db, v, id).await
 }
 
@@ -485,6 +487,7 @@ pub async fn delete(db: &Db, v: &Viewer, actor: &str, id: &str) -> CoreResult<()
         )));
     }
     let now = clock::now();
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE products SET deleted_at = $1, status = 'inactive', sku = sku || '~deleted~' || id, updated_at = $1 \
          WHERE id = $2 AND tenant_id = $3",
@@ -492,15 +495,16 @@ pub async fn delete(db: &Db, v: &Viewer, actor: &str, id: &str) -> CoreResult<()
     .bind(&now)
     .bind(id)
     .bind(v.tenant())
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("product.deleted")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
             .resource("product", id),
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -75,9 +75,7 @@ pub async fn set(db: &Db, v: &Viewer, actor: &str, input: ProfileInput) -> CoreR
         return Err(field_error("taxId", "must be at most 64 characters"));
     }
     let email = match trimmed(input.email) {
-        Some(e) => Some(
-            crate::users::normalize_email(&e)?,
-        ),
+        Some(e) => Some(crate::users::normalize_email(&e)?),
         None => None,
     };
     let p = Profile {
@@ -88,19 +86,21 @@ pub async fn set(db: &Db, v: &Viewer, actor: &str, input: ProfileInput) -> CoreR
     };
     let stored = serde_json::to_string(&p)
         .map_err(|e| CoreError::Internal(format!("billing profile: {e}")))?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE tenants SET billing_profile = $1, updated_at = $2 WHERE id = $3")
         .bind(stored)
         .bind(clock::now())
         .bind(v.tenant())
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("billing.profile_updated")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
             .resource("tenant", v.tenant()),
     )
     .await?;
+    tx.commit().await?;
     get(db, v).await
 }

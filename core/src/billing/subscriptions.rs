@@ -378,9 +378,8 @@ pub async fn cancel(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("subscription.cancelled")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -388,6 +387,7 @@ pub async fn cancel(
             .meta(serde_json::json!({ "atPeriodEnd": at_period_end })),
     )
     .await?;
+    tx.commit().await?;
     get(db, v, id).await
 }
 
@@ -560,9 +560,8 @@ pub async fn change_plan_at(
         )
         .await?;
     }
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("subscription.plan_changed")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -575,6 +574,7 @@ pub async fn change_plan_at(
             })),
     )
     .await?;
+    tx.commit().await?;
     let inv = invoices::get(db, v, &invoice).await?;
     Ok((get(db, v, id).await?, inv))
 }

@@ -86,6 +86,7 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: TaxRateInput) -> Co
         return Err(field_error("validTo", "must be after validFrom"));
     }
     let id = uuid::Uuid::new_v4().to_string();
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO tax_rates (id, tenant_id, name, country, region, rate_ppm, inclusive, valid_from, valid_to, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -100,10 +101,10 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: TaxRateInput) -> Co
     .bind(&from)
     .bind(&to)
     .bind(clock::now())
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("tax_rate.created")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -111,6 +112,7 @@ pub async fn create(db: &Db, v: &Viewer, actor: &str, input: TaxRateInput) -> Co
             .meta(serde_json::json!({ "country": country, "region": region, "rate": money::format_percent(rate) })),
     )
     .await?;
+    tx.commit().await?;
     let row = sqlx::query("SELECT * FROM tax_rates WHERE id = $1")
         .bind(&id)
         .fetch_one(db.pool())

@@ -276,17 +276,27 @@ pub async fn customer_actions(db: &Db, pod: &CloudPod) -> CoreResult<Vec<&'stati
     Ok(customer_actions_of(&meta))
 }
 
+/// The plan a pod is made from: its product, that product's SKU, its size.
+struct Plan<'a> {
+    product: &'a str,
+    sku: &'a str,
+    size: &'a Size,
+}
+
 /// Insert a pending pod on `conn` (no checks of who asks).
 async fn insert(
     conn: &mut sqlx::AnyConnection,
     tenant: &str,
     customer: &str,
     subscription: Option<&str>,
-    product: &str,
-    plan: &str,
+    plan: Plan<'_>,
     name: &str,
-    size: &Size,
 ) -> CoreResult<String> {
+    let Plan {
+        product,
+        sku: plan,
+        size,
+    } = plan;
     let id = uuid::Uuid::new_v4().to_string();
     let now = clock::now();
     let provider_ref = format!("mooring-{}", &id.replace('-', "")[..12]);
@@ -405,7 +415,12 @@ pub async fn create(
         .fetch_optional(db.pool())
         .await?
         .ok_or_else(|| field_error("template", format!("no CloudPod plan has the SKU {sku}")))?,
-        (None, None) => return Err(field_error("productId", "is required (or give the plan's SKU as template)")),
+        (None, None) => {
+            return Err(field_error(
+                "productId",
+                "is required (or give the plan's SKU as template)",
+            ))
+        }
     };
     let product = crate::billing::products::get(db, v, &product_id)
         .await
@@ -439,10 +454,12 @@ pub async fn create(
         v.tenant(),
         &customer,
         input.subscription_id.as_deref(),
-        &product.id,
-        &product.sku,
+        Plan {
+            product: &product.id,
+            sku: &product.sku,
+            size: &size,
+        },
         &name,
-        &size,
     )
     .await?;
     let pod = {
@@ -453,9 +470,8 @@ pub async fn create(
         row_to_pod(&row)?
     };
     let job = jobs::enqueue(db, &mut tx, pod_job(&pod, PROVISION)).await?;
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new("cloudpod.created")
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
@@ -463,6 +479,7 @@ pub async fn create(
             .meta(serde_json::json!({ "name": name, "customerId": customer })),
     )
     .await?;
+    tx.commit().await?;
     Ok((pod, job))
 }
 
@@ -579,24 +596,26 @@ pub async fn act(
         ));
     }
     if let Some(to) = to {
-        sqlx::query("UPDATE cloudpods SET status = $1, updated_at = $2 WHERE tenant_id = $4 AND id = $3")
-            .bind(to)
-            .bind(clock::now())
-            .bind(id)
-            .bind(v.tenant())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE cloudpods SET status = $1, updated_at = $2 WHERE tenant_id = $4 AND id = $3",
+        )
+        .bind(to)
+        .bind(clock::now())
+        .bind(id)
+        .bind(v.tenant())
+        .execute(&mut *tx)
+        .await?;
     }
     let job = jobs::enqueue(db, &mut tx, pod_job(&pod, kind)).await?;
-    tx.commit().await?;
-    audit::record(
-        db,
+    audit::record_in(
+        &mut tx,
         audit::NewEvent::new(format!("cloudpod.{action}"))
             .tenant(v.tenant())
             .actor(Some(actor.to_string()))
             .resource("cloudpod", id),
     )
     .await?;
+    tx.commit().await?;
     Ok((get(db, v, id).await?, job))
 }
 
@@ -967,7 +986,13 @@ impl JobHandler for CloudPods {
     /// could not be provisioned is `failed`.
     async fn failed(&self, ctx: &JobContext, _code: &str, message: &str) {
         if let Ok(p) = ctx.payload::<PodPayload>() {
-            record_failure(self.db(), &p.cloud_pod_id, ctx.job.kind == PROVISION, message).await;
+            record_failure(
+                self.db(),
+                &p.cloud_pod_id,
+                ctx.job.kind == PROVISION,
+                message,
+            )
+            .await;
         }
     }
 }
@@ -980,25 +1005,25 @@ impl Provisioner for CloudPods {
     async fn run(&self, ctx: &JobContext, kind: &str, sub: &Subscription) -> Result<(), JobError> {
         use crate::billing::subscriptions as s;
         let db = self.db();
-        let existing: Option<String> =
-            sqlx::query_scalar(
-                "SELECT id FROM cloudpods WHERE subscription_id = $1 AND tenant_id = $2",
-            )
-                .bind(&sub.id)
-                .bind(&sub.tenant_id)
-                .fetch_optional(db.pool())
-                .await
-                .map_err(CoreError::from)?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM cloudpods WHERE subscription_id = $1 AND tenant_id = $2",
+        )
+        .bind(&sub.id)
+        .bind(&sub.tenant_id)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(CoreError::from)?;
         let pod = match (existing, kind) {
             (Some(id), _) => load(db, &id).await?,
             (None, k) if k == s::PROVISION => {
-                let product =
-                    sqlx::query("SELECT metadata, sku FROM products WHERE id = $1 AND tenant_id = $2")
-                    .bind(&sub.product_id)
-                    .bind(&sub.tenant_id)
-                    .fetch_one(db.pool())
-                    .await
-                    .map_err(CoreError::from)?;
+                let product = sqlx::query(
+                    "SELECT metadata, sku FROM products WHERE id = $1 AND tenant_id = $2",
+                )
+                .bind(&sub.product_id)
+                .bind(&sub.tenant_id)
+                .fetch_one(db.pool())
+                .await
+                .map_err(CoreError::from)?;
                 let meta: String = product.try_get("metadata").map_err(CoreError::from)?;
                 let meta: serde_json::Value =
                     serde_json::from_str(&meta).unwrap_or(serde_json::json!({}));
@@ -1011,10 +1036,12 @@ impl Provisioner for CloudPods {
                     &sub.tenant_id,
                     &sub.customer_id,
                     Some(&sub.id),
-                    &sub.product_id,
-                    &sku,
+                    Plan {
+                        product: &sub.product_id,
+                        sku: &sku,
+                        size: &size,
+                    },
                     &name,
-                    &size,
                 )
                 .await?;
                 ctx.log("stdout", format!("CloudPod {name} for this subscription"))
@@ -1062,7 +1089,13 @@ impl Provisioner for CloudPods {
 /// that could not be provisioned is `failed`.
 async fn record_failure(db: &Db, pod: &str, provisioning: bool, message: &str) {
     let result = if provisioning {
-        set(db, pod, "status = 'failed', last_error = $1", &[Some(message)]).await
+        set(
+            db,
+            pod,
+            "status = 'failed', last_error = $1",
+            &[Some(message)],
+        )
+        .await
     } else {
         set(db, pod, "last_error = $1", &[Some(message)]).await
     };

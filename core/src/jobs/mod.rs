@@ -590,11 +590,12 @@ pub async fn counters(db: &Db, p: &Principal) -> CoreResult<Counters> {
 /// so a long wait means none is running.
 pub async fn oldest_ready_wait(db: &Db) -> CoreResult<Option<i64>> {
     let now = OffsetDateTime::now_utc();
-    let oldest: Option<String> =
-        sqlx::query_scalar("SELECT MIN(run_after) FROM jobs WHERE status = 'queued' AND run_after <= $1")
-            .bind(clock::format(now))
-            .fetch_one(db.pool())
-            .await?;
+    let oldest: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(run_after) FROM jobs WHERE status = 'queued' AND run_after <= $1",
+    )
+    .bind(clock::format(now))
+    .fetch_one(db.pool())
+    .await?;
     Ok(oldest
         .as_deref()
         .and_then(clock::parse)

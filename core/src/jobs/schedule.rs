@@ -98,11 +98,9 @@ pub fn parse(expr: &str) -> CoreResult<Cron> {
 pub fn next_after(cron: &Cron, t: OffsetDateTime) -> CoreResult<OffsetDateTime> {
     let at = chrono::DateTime::<chrono::Utc>::from_timestamp(t.unix_timestamp(), t.nanosecond())
         .ok_or_else(|| CoreError::Internal("time out of range".into()))?;
-    let next = cron
-        .find_next_occurrence(&at, false)
-        .map_err(|e| {
-            crate::error::field_error("cron", format!("the schedule never runs again: {e}"))
-        })?;
+    let next = cron.find_next_occurrence(&at, false).map_err(|e| {
+        crate::error::field_error("cron", format!("the schedule never runs again: {e}"))
+    })?;
     OffsetDateTime::from_unix_timestamp(next.timestamp())
         .map_err(|e| CoreError::Internal(format!("time out of range: {e}")))
 }

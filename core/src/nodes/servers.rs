@@ -613,8 +613,8 @@ async fn living_pods(conn: &mut sqlx::AnyConnection, id: &str) -> CoreResult<i64
 
 /// Remove a server (tenant admins); its probes go with it. Refused while
 /// CloudPods live on it (destroy or move them first).
-pub async fn delete(nodes: &impl ServerStore, p: &Principal, id: &str) -> CoreResult<()> {
-    let db = nodes.db();
+pub async fn delete(nodes: &Nodes, p: &Principal, id: &str) -> CoreResult<()> {
+    let db = &nodes.db;
     p.require_admin("only admins remove servers")?;
     let s = get(db, p, id).await?;
     let mut tx = db.begin_write().await?;
@@ -658,12 +658,12 @@ pub async fn delete(nodes: &impl ServerStore, p: &Principal, id: &str) -> CoreRe
 /// one shown to the admin, so a key that changed again is not accepted
 /// unseen.
 pub async fn accept_host_key(
-    nodes: &impl ServerStore,
+    nodes: &Nodes,
     p: &Principal,
     id: &str,
     fingerprint: &str,
 ) -> CoreResult<Server> {
-    let db = nodes.db();
+    let db = &nodes.db;
     p.require_admin("only admins accept host keys")?;
     let s = get(db, p, id).await?;
     if s.presented_host_key_fingerprint.as_deref() != Some(fingerprint) {
@@ -700,33 +700,6 @@ pub async fn accept_host_key(
     tx.commit().await?;
     nodes.changed(id);
     get(db, p, id).await
-}
-
-/// What a change to a server goes through: [`Nodes`], whose
-/// [`Nodes::changed`] drops the server's pooled connection. A bare [`Db`]
-/// is taken too, until every caller passes `Nodes`: it changes the row
-/// only (the pool still never reuses a connection for another address,
-/// user or host key).
-pub trait ServerStore: Send + Sync {
-    fn db(&self) -> &Db;
-    /// Server `id` changed or is gone.
-    fn changed(&self, id: &str);
-}
-
-impl ServerStore for Nodes {
-    fn db(&self) -> &Db {
-        &self.db
-    }
-    fn changed(&self, id: &str) {
-        Nodes::changed(self, id);
-    }
-}
-
-impl ServerStore for Db {
-    fn db(&self) -> &Db {
-        self
-    }
-    fn changed(&self, _id: &str) {}
 }
 
 /// What the node layer needs: the database, the vault with the node keys,

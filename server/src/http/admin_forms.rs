@@ -386,7 +386,14 @@ pub async fn create_api_key(
         }
         Err(e) => {
             let field = form_field(&e, &[]);
-            back_field(&session, "/admin/api-keys", Err(say(e)), None, field.as_deref()).await
+            back_field(
+                &session,
+                "/admin/api-keys",
+                Err(say(e)),
+                None,
+                field.as_deref(),
+            )
+            .await
         }
     }
 }
@@ -447,7 +454,14 @@ pub async fn create_token(
         }
         Err(e) => {
             let field = form_field(&e, &[("expires_at", "expires_on")]);
-            back_field(&session, "/admin/tokens", Err(say(e)), None, field.as_deref()).await
+            back_field(
+                &session,
+                "/admin/tokens",
+                Err(say(e)),
+                None,
+                field.as_deref(),
+            )
+            .await
         }
     }
 }
@@ -520,7 +534,14 @@ pub async fn change_password(
         }
         Err(e) => {
             let field = form_field(&e, &[]);
-            back_field(&session, "/admin/profile", Err(say(e)), None, field.as_deref()).await
+            back_field(
+                &session,
+                "/admin/profile",
+                Err(say(e)),
+                None,
+                field.as_deref(),
+            )
+            .await
         }
     }
 }

@@ -393,13 +393,16 @@ pub async fn require(access: Access, req: Request, next: Next) -> Response {
 /// Why a server function call is refused, if it is: it needs a signed-in
 /// person (session) who is `who`, calling from our own pages.
 pub fn refuse_fn(who: Who, req: &Request) -> Option<Response> {
+    if !is_safe(req.method()) && !same_origin(req.headers()) {
+        return Some(page_refusal(
+            StatusCode::FORBIDDEN,
+            "Cross-site call refused.",
+        ));
+    }
     let p = match caller_of(req) {
         Auth::User(p, _) => p,
         _ => return Some(page_refusal(StatusCode::UNAUTHORIZED, "Sign in first.")),
     };
-    if !is_safe(req.method()) && !same_origin(req.headers()) {
-        return Some(page_refusal(StatusCode::FORBIDDEN, "Cross-site call refused."));
-    }
     if !who.allows(&p) {
         return Some(page_refusal(StatusCode::FORBIDDEN, who.refusal()));
     }
@@ -526,8 +529,14 @@ mod tests {
 
     #[tokio::test]
     async fn require_enforces_presence_scope_and_same_origin() {
-        let admin = Access::Signed { scope: Scope::Admin, who: Who::Anyone };
-        let read = Access::Signed { scope: Scope::Read, who: Who::Anyone };
+        let admin = Access::Signed {
+            scope: Scope::Admin,
+            who: Who::Anyone,
+        };
+        let read = Access::Signed {
+            scope: Scope::Read,
+            who: Who::Anyone,
+        };
         let session = Auth::Principal(principal(Via::Session, Scope::Admin));
         let read_token = Auth::Principal(principal(Via::AccessToken, Scope::Read));
         let deploy_token = Auth::Principal(principal(Via::AccessToken, Scope::Deploy));
@@ -555,7 +564,10 @@ mod tests {
         );
         assert_eq!(
             through(
-                Access::Signed { scope: Scope::Deploy, who: Who::Anyone },
+                Access::Signed {
+                    scope: Scope::Deploy,
+                    who: Who::Anyone
+                },
                 deploy_token.clone(),
                 Method::POST,
                 &[]

@@ -66,30 +66,44 @@ pub fn api_routes() -> RouteTable<AppState> {
         .public_get("/api/openapi.yaml", openapi::mpanel)
         .public_post("/api/auth/login", identity::mpanel_login)
         .public_post("/api/auth/refresh", identity::mpanel_refresh)
-        .get("/api/auth/me", identity::mpanel_me).anyone()
-        .get("/api/tenants", accounts::list_tenants).platform()
-        .post("/api/tenants", accounts::create_tenant).platform()
-        .get("/api/tenants/{id}", accounts::get_tenant).platform()
+        .get("/api/auth/me", identity::mpanel_me)
+        .anyone()
+        .get("/api/tenants", accounts::list_tenants)
+        .platform()
+        .post("/api/tenants", accounts::create_tenant)
+        .platform()
+        .get("/api/tenants/{id}", accounts::get_tenant)
+        .platform()
         .get("/api/users", accounts::list_users)
-        .post("/api/users", accounts::create_user).admins()
+        .post("/api/users", accounts::create_user)
+        .admins()
         .get("/api/users/{id}", accounts::get_user)
-        .put("/api/users/{id}", accounts::update_user).admins()
-        .delete("/api/users/{id}", accounts::delete_user).admins()
+        .put("/api/users/{id}", accounts::update_user)
+        .admins()
+        .delete("/api/users/{id}", accounts::delete_user)
+        .admins()
         .get("/api/audit", audit::list)
         .get("/api/jobs", jobs::list)
         .get("/api/jobs/{id}", jobs::get)
         .post("/api/jobs/{id}/retry", jobs::retry)
         .post("/api/jobs/{id}/cancel", jobs::cancel)
         .get("/api/jobs/{id}/events", jobs::events)
-        .get("/api/cloudpods", cloudpods::list).anyone()
-        .post("/api/cloudpods", cloudpods::create).anyone()
-        .get("/api/cloudpods/{id}", cloudpods::get).anyone()
-        .delete("/api/cloudpods/{id}", cloudpods::delete).anyone()
+        .get("/api/cloudpods", cloudpods::list)
+        .anyone()
+        .post("/api/cloudpods", cloudpods::create)
+        .anyone()
+        .get("/api/cloudpods/{id}", cloudpods::get)
+        .anyone()
+        .delete("/api/cloudpods/{id}", cloudpods::delete)
+        .anyone()
         .post("/api/cloudpods/{id}/suspend", cloudpods::suspend)
         .post("/api/cloudpods/{id}/unsuspend", cloudpods::unsuspend)
-        .post("/api/cloudpods/{id}/start", cloudpods::start).anyone()
-        .post("/api/cloudpods/{id}/stop", cloudpods::stop).anyone()
-        .post("/api/cloudpods/{id}/reboot", cloudpods::reboot).anyone()
+        .post("/api/cloudpods/{id}/start", cloudpods::start)
+        .anyone()
+        .post("/api/cloudpods/{id}/stop", cloudpods::stop)
+        .anyone()
+        .post("/api/cloudpods/{id}/reboot", cloudpods::reboot)
+        .anyone()
         .get("/api/servers", servers::list)
         .post("/api/servers", servers::create)
         .get("/api/servers/ssh-key", servers::ssh_key)
@@ -102,42 +116,62 @@ pub fn api_routes() -> RouteTable<AppState> {
             servers::accept_host_key,
         )
         .get("/api/servers/{id}/probes", servers::probes)
-        .get("/api/customers", billing::list_customers).anyone()
+        .get("/api/customers", billing::list_customers)
+        .anyone()
         .post("/api/customers", billing::create_customer)
-        .get("/api/customers/{id}", billing::get_customer).anyone()
-        .put("/api/customers/{id}", billing::update_customer).anyone()
-        .get("/api/products", billing::list_products).anyone()
+        .get("/api/customers/{id}", billing::get_customer)
+        .anyone()
+        .put("/api/customers/{id}", billing::update_customer)
+        .anyone()
+        .get("/api/products", billing::list_products)
+        .anyone()
         .post("/api/products", billing::create_product)
-        .get("/api/products/{id}", billing::get_product).anyone()
+        .get("/api/products/{id}", billing::get_product)
+        .anyone()
         .put("/api/products/{id}", billing::update_product)
         .delete("/api/products/{id}", billing::delete_product)
-        .post("/api/orders", billing::create_order).anyone()
-        .get("/api/orders", billing::list_orders).anyone()
-        .get("/api/orders/{id}", billing::get_order).anyone()
-        .get("/api/invoices", billing::list_invoices).anyone()
-        .get("/api/invoices/{id}", billing::get_invoice).anyone()
+        .post("/api/orders", billing::create_order)
+        .anyone()
+        .get("/api/orders", billing::list_orders)
+        .anyone()
+        .get("/api/orders/{id}", billing::get_order)
+        .anyone()
+        .get("/api/invoices", billing::list_invoices)
+        .anyone()
+        .get("/api/invoices/{id}", billing::get_invoice)
+        .anyone()
         .patch("/api/invoices/{id}/status", billing::set_invoice_status)
-        .post("/api/payments/session", billing::payment_session).anyone()
+        .post("/api/payments/session", billing::payment_session)
+        .anyone()
         .public_post("/api/payments/stripe/webhook", billing::stripe_webhook)
-        .get("/api/subscriptions", billing::list_subscriptions).anyone()
-        .get("/api/subscriptions/{id}", billing::get_subscription).anyone()
+        .get("/api/subscriptions", billing::list_subscriptions)
+        .anyone()
+        .get("/api/subscriptions/{id}", billing::get_subscription)
+        .anyone()
         .post(
             "/api/subscriptions/{id}/cancel",
             billing::cancel_subscription,
-        ).anyone()
+        )
+        .anyone()
         .post(
             "/api/subscriptions/{id}/change",
             billing::change_subscription,
-        ).anyone()
-        .get("/api/billing/plans", billing::plans).anyone()
+        )
+        .anyone()
+        .get("/api/billing/plans", billing::plans)
+        .anyone()
         .get("/api/billing/profile", billing::get_profile)
         .put("/api/billing/profile", billing::put_profile)
-        .get("/api/billing/addons", billing::addons).anyone()
+        .get("/api/billing/addons", billing::addons)
+        .anyone()
         .get("/api/system/health", system::health)
         .get("/api/system/events", system::events)
-        .get("/api/apikeys", api_keys::list).admins()
-        .post("/api/apikeys", api_keys::create).admins()
-        .delete("/api/apikeys/{id}", api_keys::revoke).admins()
+        .get("/api/apikeys", api_keys::list)
+        .admins()
+        .post("/api/apikeys", api_keys::create)
+        .admins()
+        .delete("/api/apikeys/{id}", api_keys::revoke)
+        .admins()
         // wp (contracts/wp.yaml)
         .public_post("/api/login", identity::wp_login)
         .public_post("/api/logout", identity::wp_logout)
@@ -150,7 +184,8 @@ pub fn api_routes() -> RouteTable<AppState> {
         .public_get("/metrics", metrics::expose)
         .public_post("/api/v1/auth/login", identity::rustploy_login)
         .public_post("/api/v1/auth/logout", identity::rustploy_logout)
-        .get("/api/v1/auth/me", identity::rustploy_me).anyone()
+        .get("/api/v1/auth/me", identity::rustploy_me)
+        .anyone()
         .public_post(
             "/api/v1/auth/password-reset/request",
             identity::reset_request,
@@ -159,9 +194,12 @@ pub fn api_routes() -> RouteTable<AppState> {
             "/api/v1/auth/password-reset/confirm",
             identity::reset_confirm,
         )
-        .post("/api/v1/tokens", tokens::create).anyone()
-        .get("/api/v1/tokens", tokens::list).anyone()
-        .delete("/api/v1/tokens/{token_id}", tokens::revoke).anyone()
+        .post("/api/v1/tokens", tokens::create)
+        .anyone()
+        .get("/api/v1/tokens", tokens::list)
+        .anyone()
+        .delete("/api/v1/tokens/{token_id}", tokens::revoke)
+        .anyone()
 }
 
 /// Everything the route table guards: the API routes, the portals' forms
@@ -176,33 +214,69 @@ pub fn routes() -> RouteTable<AppState> {
         .form("/admin/tenants", admin_forms::create_tenant)
         .form("/admin/system/check", admin_forms::system_check)
         .form("/admin/jobs/{id}/{action}", admin_forms::job_action)
-        .form("/admin/schedules/{id}/{action}", admin_forms::schedule_action)
+        .form(
+            "/admin/schedules/{id}/{action}",
+            admin_forms::schedule_action,
+        )
         .form("/admin/customers", billing_forms::create_customer)
         .form("/admin/customers/{id}", billing_forms::update_customer)
         .form("/admin/products/{id}", billing_forms::update_product)
-        .form("/admin/billing-profile", billing_forms::update_billing_profile)
-        .form("/admin/subscriptions/{id}/change", billing_forms::change_plan)
-        .form("/portal/subscriptions/{id}/change", billing_forms::change_plan)
+        .form(
+            "/admin/billing-profile",
+            billing_forms::update_billing_profile,
+        )
+        .form(
+            "/admin/subscriptions/{id}/change",
+            billing_forms::change_plan,
+        )
+        .form(
+            "/portal/subscriptions/{id}/change",
+            billing_forms::change_plan,
+        )
         .customers()
         .form("/admin/customers/{id}/login", billing_forms::customer_login)
         .form("/admin/products", billing_forms::create_product)
-        .form("/admin/products/{id}/{status}", billing_forms::product_status)
+        .form(
+            "/admin/products/{id}/{status}",
+            billing_forms::product_status,
+        )
         .form("/admin/coupons", billing_forms::create_coupon)
         .form("/admin/coupons/{id}/{action}", billing_forms::coupon_action)
         .form("/admin/tax-rates", billing_forms::create_tax_rate)
         .form("/admin/servers", node_forms::create)
         .form("/admin/servers/{id}/test", node_forms::test)
-        .form("/admin/servers/{id}/hypervisor", node_forms::update_hypervisor)
-        .form("/admin/servers/{id}/accept-host-key", node_forms::accept_host_key)
+        .form(
+            "/admin/servers/{id}/hypervisor",
+            node_forms::update_hypervisor,
+        )
+        .form(
+            "/admin/servers/{id}/accept-host-key",
+            node_forms::accept_host_key,
+        )
         .form("/admin/servers/{id}/delete", node_forms::delete)
         .form("/admin/cloudpods", node_forms::create_cloudpod)
-        .form("/admin/cloudpods/{id}/{action}", node_forms::cloudpod_action)
-        .form("/portal/cloudpods/{id}/{action}", node_forms::cloudpod_action)
+        .form(
+            "/admin/cloudpods/{id}/{action}",
+            node_forms::cloudpod_action,
+        )
+        .form(
+            "/portal/cloudpods/{id}/{action}",
+            node_forms::cloudpod_action,
+        )
         .customers()
         .form("/admin/products/{id}/size", billing_forms::product_size)
-        .form("/admin/invoices/{id}/{status}", billing_forms::invoice_status)
-        .form("/admin/subscriptions/{id}/cancel", billing_forms::cancel_subscription)
-        .form("/portal/subscriptions/{id}/cancel", billing_forms::cancel_subscription)
+        .form(
+            "/admin/invoices/{id}/{status}",
+            billing_forms::invoice_status,
+        )
+        .form(
+            "/admin/subscriptions/{id}/cancel",
+            billing_forms::cancel_subscription,
+        )
+        .form(
+            "/portal/subscriptions/{id}/cancel",
+            billing_forms::cancel_subscription,
+        )
         .customers()
         .form("/portal/orders", billing_forms::place_order)
         .customers()

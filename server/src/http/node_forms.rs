@@ -198,9 +198,8 @@ pub async fn accept_host_key(
 ) -> Response {
     let to = format!("/admin/servers/{id}");
     let f = form(&body);
-    match servers::accept_host_key(&state.db, &p, &id, &field(&f, "fingerprint")).await {
+    match servers::accept_host_key(&state.nodes, &p, &id, &field(&f, "fingerprint")).await {
         Ok(s) => {
-            state.nodes.pool.forget(&id).await;
             back(
                 &session,
                 &to,
@@ -225,9 +224,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Response {
     let name = servers::get(&state.db, &p, &id).await.map(|s| s.name);
-    match (name, servers::delete(&state.db, &p, &id).await) {
+    match (name, servers::delete(&state.nodes, &p, &id).await) {
         (Ok(name), Ok(())) => {
-            state.nodes.pool.forget(&id).await;
             back(
                 &session,
                 "/admin/servers",

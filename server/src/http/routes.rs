@@ -67,7 +67,12 @@ macro_rules! verb {
             H: Handler<T, S>,
             T: 'static,
         {
-            self.add(Method::$method, path, $access, Some(on(MethodFilter::$filter, handler)))
+            self.add(
+                Method::$method,
+                path,
+                $access,
+                Some(on(MethodFilter::$filter, handler)),
+            )
         }
     };
 }
@@ -140,7 +145,10 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
             Access::Form(_) => Access::Form(who),
             Access::ServerFn(_) => Access::ServerFn(who),
             Access::Public | Access::PublicForm => {
-                panic!("{} {} is public: it has no caller to restrict", last.method, last.path)
+                panic!(
+                    "{} {} is public: it has no caller to restrict",
+                    last.method, last.path
+                )
             }
         };
         self

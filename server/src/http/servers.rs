@@ -76,7 +76,6 @@ pub async fn update(
     ApiJson(body): ApiJson<ServerInput>,
 ) -> Result<Json<Value>, ApiError> {
     let s = servers::update(&state.nodes, &p, &id, body).await?;
-    state.nodes.pool.forget(&id).await;
     Ok(Json(s.to_json()))
 }
 
@@ -85,8 +84,7 @@ pub async fn delete(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    servers::delete(&state.db, &p, &id).await?;
-    state.nodes.pool.forget(&id).await;
+    servers::delete(&state.nodes, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,8 +117,7 @@ pub async fn accept_host_key(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let s = servers::accept_host_key(&state.db, &p, &id, &body.fingerprint).await?;
-    state.nodes.pool.forget(&id).await;
+    let s = servers::accept_host_key(&state.nodes, &p, &id, &body.fingerprint).await?;
     Ok(Json(s.to_json()))
 }
 

@@ -15,19 +15,14 @@ use std::collections::BTreeMap;
 
 use crate::common::TestServer;
 use mooring_core::{
-    billing::{
-        customers::{self, CustomerInput},
-        invoices,
-        orders::{self, ItemInput, OrderInput},
-        products::{self, PriceInput, ProductInput},
-        Viewer,
-    },
+    billing::{customers, invoices},
     cloudpods::{self, PodInput},
     identity::{
         access_tokens::{self, Kind, NewToken},
         api_keys, Principal, Role, Scope, Via,
     },
-    testkit, users, Db, DEFAULT_TENANT_ID,
+    testkit::{self, shop},
+    users, Db, DEFAULT_TENANT_ID,
 };
 use mooring_server::http::{auth::Access, routes, routes::RouteInfo};
 use reqwest::{header, redirect::Policy, Method, StatusCode};
@@ -121,7 +116,9 @@ fn json_body(method: &Method, path: &str, ids: &Ids) -> Value {
         ("POST", "/api/payments/session") => json!({ "invoiceId": ids.get("invoice") }),
         ("PATCH", _) => json!({ "status": "cancelled" }),
         ("POST", "/api/subscriptions/{id}/change") => json!({ "productId": ids.get("product2") }),
-        ("PUT", "/api/customers/{id}") | ("PUT", "/api/products/{id}") => json!({ "name": "Walked" }),
+        ("PUT", "/api/customers/{id}") | ("PUT", "/api/products/{id}") => {
+            json!({ "name": "Walked" })
+        }
         ("PUT", "/api/users/{id}") => json!({ "name": "Walked" }),
         ("PUT", "/api/servers/{id}") => json!({ "name": "walked" }),
         _ => json!({}),
@@ -279,7 +276,10 @@ async fn call(s: &TestServer, who: &Caller, r: &RouteInfo, ids: &Ids) -> (String
     let resp = req.send().await.unwrap();
     let status = resp.status();
     let label = format!("{} {} {path} → {status}", who.name, r.method);
-    if matches!(status.as_u16(), 400 | 401 | 403 | 404 | 405 | 409 | 415 | 422) {
+    if matches!(
+        status.as_u16(),
+        400 | 401 | 403 | 404 | 405 | 409 | 415 | 422
+    ) {
         return (label, Outcome::Refused);
     }
     if status == StatusCode::INTERNAL_SERVER_ERROR && r.is_server_fn() {
@@ -319,7 +319,10 @@ async fn call(s: &TestServer, who: &Caller, r: &RouteInfo, ids: &Ids) -> (String
         "{label}: neither refused nor answered: {}",
         resp.text().await.unwrap_or_default()
     );
-    (label, Outcome::Answered(resp.text().await.unwrap_or_default()))
+    (
+        label,
+        Outcome::Answered(resp.text().await.unwrap_or_default()),
+    )
 }
 
 /// Walk every route as `who`, aiming at `aimed`; `may` says which routes may
@@ -374,74 +377,34 @@ async fn setup(db: &Db) -> (Ids, Ids) {
         .unwrap()
         .unwrap();
     let platform = Principal::for_user(&boss, Via::Session, Scope::Admin);
-    let admin = Viewer::Operator {
-        tenant: DEFAULT_TENANT_ID.into(),
-        admin: true,
-    };
+    let admin = shop::admin();
     let mut ids = Ids::default();
-    let product = |name: &str, sku: &str| ProductInput {
-        name: Some(name.into()),
-        kind: Some("cloudpod".into()),
-        sku: Some(sku.into()),
-        billing_cycles: Some(vec![PriceInput {
-            cycle: "monthly".into(),
-            price: "9.99".parse().unwrap(),
-            currency: "USD".into(),
-        }]),
-        ..Default::default()
-    };
-    let p1 = products::create(db, &admin, "op", product("Mini", "CPOD-MINI"))
-        .await
-        .unwrap();
-    let p2 = products::create(db, &admin, "op", product("Maxi", "CPOD-MAXI"))
-        .await
-        .unwrap();
+    let p1 = shop::product(
+        db,
+        &admin,
+        shop::monthly("Mini", "cloudpod", "CPOD-MINI", "9.99"),
+    )
+    .await;
+    let p2 = shop::product(
+        db,
+        &admin,
+        shop::monthly("Maxi", "cloudpod", "CPOD-MAXI", "19.99"),
+    )
+    .await;
     let mut customer_ids = Vec::new();
     for (name, email) in [("Ann", "ann@example.com"), ("Bob", "bob@example.com")] {
-        let c = customers::create(
-            db,
-            &admin,
-            "op",
-            CustomerInput {
-                name: Some(name.into()),
-                email: Some(email.into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let c = shop::customer(db, &admin, name, email).await;
         customers::create_login(db, &admin, "op", &c.id, SecretString::from(PASSWORD))
             .await
             .unwrap();
         customer_ids.push(c.id);
     }
     let bob = customer_ids[1].clone();
-    let (order, inv) = orders::create(
-        db,
-        &admin,
-        "op",
-        OrderInput {
-            customer_id: Some(bob.clone()),
-            items: vec![ItemInput {
-                product_id: p1.id.clone(),
-                billing_cycle: "monthly".into(),
-                quantity: None,
-                addons: vec![],
-            }],
-            coupon_code: None,
-            currency: None,
-        },
-    )
-    .await
-    .unwrap();
+    let (order, inv, sub) = shop::order(db, &admin, &bob, &p1.id).await;
     invoices::set_status(db, &admin, "op", &inv.id, "paid")
         .await
         .unwrap();
-    let sub: String = sqlx::query_scalar("SELECT id FROM subscriptions WHERE order_id = $1")
-        .bind(&order.id)
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
+
     let (pod, job) = cloudpods::create(
         db,
         &admin,

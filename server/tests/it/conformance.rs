@@ -251,7 +251,7 @@ mod schema {
                 other => panic!("{at}: `type` is neither a string nor a list: {other}"),
             };
             let nullable = s.get("nullable").and_then(Value::as_bool) == Some(true);
-            if !types.iter().any(|t| is_type(v, t)) && !(nullable && v.is_null()) {
+            if !(types.iter().any(|t| is_type(v, t)) || nullable && v.is_null()) {
                 return out.push(format!(
                     "{at}: expected {}, got {}",
                     types.join(" or "),

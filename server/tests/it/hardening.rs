@@ -3,14 +3,10 @@
 
 use crate::common::{call, sold_cloudpod, TestServer};
 use mooring_core::{
-    billing::{
-        customers::{self, CustomerInput},
-        orders::{self, ItemInput, OrderInput},
-        products::{self, PriceInput, ProductInput},
-        Viewer,
-    },
+    billing::{customers, Viewer},
     identity::{Principal, Role, Scope, Via},
-    testkit, users, DEFAULT_TENANT_ID,
+    testkit::{self, shop},
+    users, DEFAULT_TENANT_ID,
 };
 use reqwest::{header, Method as M, StatusCode};
 use secrecy::SecretString;
@@ -38,59 +34,14 @@ async fn other_tenants_subscription(db: &mooring_core::Db) -> String {
         tenant: t2.id.clone(),
         admin: true,
     };
-    let p = products::create(
+    let p = shop::product(
         db,
         &theirs,
-        "op",
-        ProductInput {
-            name: Some("Their pod".into()),
-            kind: Some("cloudpod".into()),
-            sku: Some("THEIRS".into()),
-            billing_cycles: Some(vec![PriceInput {
-                cycle: "monthly".into(),
-                price: "1".parse().unwrap(),
-                currency: "USD".into(),
-            }]),
-            ..Default::default()
-        },
+        shop::monthly("Their pod", "cloudpod", "THEIRS", "1"),
     )
-    .await
-    .unwrap();
-    let c = customers::create(
-        db,
-        &theirs,
-        "op",
-        CustomerInput {
-            name: Some("Victim".into()),
-            email: Some("victim@other.test".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let (order, _) = orders::create(
-        db,
-        &theirs,
-        "op",
-        OrderInput {
-            customer_id: Some(c.id.clone()),
-            items: vec![ItemInput {
-                product_id: p.id.clone(),
-                billing_cycle: "monthly".into(),
-                quantity: None,
-                addons: vec![],
-            }],
-            coupon_code: None,
-            currency: None,
-        },
-    )
-    .await
-    .unwrap();
-    sqlx::query_scalar("SELECT id FROM subscriptions WHERE order_id = $1")
-        .bind(&order.id)
-        .fetch_one(db.pool())
-        .await
-        .unwrap()
+    .await;
+    let c = shop::customer(db, &theirs, "Victim", "victim@other.test").await;
+    shop::order(db, &theirs, &c.id, &p.id).await.2
 }
 
 /// Items 1 and 3, and the seed's own request: a pod binds only to a live
@@ -108,23 +59,10 @@ async fn binding_a_pod_checks_its_subscription(t: testkit::TestDb) {
         .await
         .unwrap();
     let theirs = other_tenants_subscription(&db).await;
-    let bob = customers::create(
-        &db,
-        &admin,
-        "op",
-        CustomerInput {
-            name: Some("Bob".into()),
-            email: Some("bob@example.com".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let bob = shop::customer(&db, &admin, "Bob", "bob@example.com").await;
     let s = TestServer::start(t).await;
     let jwt = s.jwt(EMAIL, PASSWORD).await;
-    let pod = |sub: &str, customer: &str, name: &str| {
-        json!({ "customerId": customer, "subscriptionId": sub, "productId": product, "name": name })
-    };
+    let pod = |sub: &str, customer: &str, name: &str| json!({ "customerId": customer, "subscriptionId": sub, "productId": product, "name": name });
     // Another tenant's subscription, a made-up one, another customer's.
     for (sub, cust, why) in [
         (theirs.as_str(), customer.as_str(), "another tenant's"),
@@ -135,17 +73,38 @@ async fn binding_a_pod_checks_its_subscription(t: testkit::TestDb) {
         ),
         (ours.as_str(), bob.id.as_str(), "another customer's"),
     ] {
-        let (st, b) = call(&s, M::POST, "/api/cloudpods", &jwt, Some(pod(sub, cust, "p1"))).await;
+        let (st, b) = call(
+            &s,
+            M::POST,
+            "/api/cloudpods",
+            &jwt,
+            Some(pod(sub, cust, "p1")),
+        )
+        .await;
         assert_eq!(
             (st, field(&b)),
             (StatusCode::UNPROCESSABLE_ENTITY, json!("subscriptionId")),
             "{why}: {b}"
         );
     }
-    let (st, b) = call(&s, M::POST, "/api/cloudpods", &jwt, Some(pod(&ours, &customer, "p1"))).await;
+    let (st, b) = call(
+        &s,
+        M::POST,
+        "/api/cloudpods",
+        &jwt,
+        Some(pod(&ours, &customer, "p1")),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
     // Bound already: the right message, naming no pod.
-    let (st, b) = call(&s, M::POST, "/api/cloudpods", &jwt, Some(pod(&ours, &customer, "p2"))).await;
+    let (st, b) = call(
+        &s,
+        M::POST,
+        "/api/cloudpods",
+        &jwt,
+        Some(pod(&ours, &customer, "p2")),
+    )
+    .await;
     assert_eq!(st, StatusCode::CONFLICT, "{b}");
     assert_eq!(b["message"], "this subscription already has a CloudPod");
     // The seed's request: the plan by its SKU.
@@ -169,7 +128,10 @@ async fn binding_a_pod_checks_its_subscription(t: testkit::TestDb) {
         Some(json!({ "customerId": customer, "name": "no-such", "template": "CPOD-NONE" })),
     )
     .await;
-    assert_eq!((st, field(&b)), (StatusCode::UNPROCESSABLE_ENTITY, json!("template")));
+    assert_eq!(
+        (st, field(&b)),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("template"))
+    );
     s.stop().await;
 }
 
@@ -188,14 +150,18 @@ async fn edge_refusals() {
     customers::create_login(&db, &admin, "op", &customer, SecretString::from(PASSWORD))
         .await
         .unwrap();
-    let (key, secret) = mooring_core::identity::api_keys::create(&db, DEFAULT_TENANT_ID, "k", None, None)
-        .await
-        .unwrap();
+    let (key, secret) =
+        mooring_core::identity::api_keys::create(&db, DEFAULT_TENANT_ID, "k", None, None)
+            .await
+            .unwrap();
     let s = TestServer::start(t).await;
     let ann = s.jwt("ann@example.com", PASSWORD).await;
     // A customer lists no jobs (other customers' ids, kinds, node output).
     let (st, b) = call(&s, M::GET, "/api/jobs", &ann, None).await;
-    assert_eq!((st, b["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")));
+    assert_eq!(
+        (st, b["error"]["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("forbidden"))
+    );
     let (st, _) = call(&s, M::GET, "/api/servers", &ann, None).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // ...but her own invoices, yes.
@@ -210,7 +176,10 @@ async fn edge_refusals() {
             .json(&body)
     };
     for (path, body) in [
-        ("/api/v1/tokens", json!({ "name": "minted", "kind": "service", "scopes": ["admin"] })),
+        (
+            "/api/v1/tokens",
+            json!({ "name": "minted", "kind": "service", "scopes": ["admin"] }),
+        ),
         ("/api/apikeys", json!({ "name": "minted" })),
         (
             "/api/users",
@@ -229,7 +198,10 @@ async fn edge_refusals() {
         .unwrap();
     assert_eq!(n, 0, "no token was minted");
     // The key still reads.
-    let r = with_key(M::GET, "/api/customers", json!({})).send().await.unwrap();
+    let r = with_key(M::GET, "/api/customers", json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let _ = key;
 
@@ -265,7 +237,11 @@ async fn edge_refusals() {
             .header(header::COOKIE, &cookie)
             .send()
     };
-    assert_eq!(me(&c).await.unwrap().status(), StatusCode::OK, "still signed in");
+    assert_eq!(
+        me(&c).await.unwrap().status(),
+        StatusCode::OK,
+        "still signed in"
+    );
     let r = c
         .post(s.url("/api/logout"))
         .header(header::COOKIE, &cookie)
@@ -299,11 +275,25 @@ async fn edge_refusals() {
             .form(&[("name", "x")])
             .send()
     };
-    assert_eq!(post("/_fn/admin_jobs").await.unwrap().status(), StatusCode::FORBIDDEN);
-    assert_eq!(post("/_fn/no_such_function").await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(post("/admin/customers").await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        post("/_fn/admin_jobs").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post("/_fn/no_such_function").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        post("/admin/customers").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     let r = post("/_fn/billing_invoices").await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "her invoices: {:?}", r.text().await);
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "her invoices: {:?}",
+        r.text().await
+    );
     s.stop().await;
 }
 

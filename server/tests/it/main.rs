@@ -5,7 +5,6 @@ mod common;
 
 mod accounts;
 mod admin_forms;
-mod hardening;
 mod api_keys;
 mod audit_api;
 mod authz_walk;
@@ -15,6 +14,7 @@ mod cli;
 mod cloudpods_api;
 mod conformance;
 mod contracts;
+mod hardening;
 mod idempotency;
 mod identity;
 mod jobs_api;

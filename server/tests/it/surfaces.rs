@@ -63,17 +63,12 @@ async fn health_on(t: mooring_core::testkit::TestDb) {
     // A job ready to run that nobody took for ten minutes: no worker runs.
     let job = mooring_core::jobs::enqueue_now(
         &s.db.db,
-        mooring_core::jobs::NewJob::new(
-            mooring_core::DEFAULT_TENANT_ID,
-            "noop",
-            json!({}),
-        ),
+        mooring_core::jobs::NewJob::new(mooring_core::DEFAULT_TENANT_ID, "noop", json!({})),
     )
     .await
     .unwrap();
-    let ten_minutes_ago = mooring_core::clock::format(
-        time::OffsetDateTime::now_utc() - time::Duration::minutes(10),
-    );
+    let ten_minutes_ago =
+        mooring_core::clock::format(time::OffsetDateTime::now_utc() - time::Duration::minutes(10));
     sqlx::query("UPDATE jobs SET run_after = $1 WHERE id = $2")
         .bind(ten_minutes_ago)
         .bind(&job)

@@ -211,64 +211,17 @@ pub async fn sold_cloudpod(
     String,
     mooring_core::billing::invoices::Invoice,
 ) {
-    use mooring_core::billing::{
-        customers::{self, CustomerInput},
-        orders::{self, ItemInput, OrderInput},
-        products::{self, PriceInput, ProductInput},
-        Viewer,
-    };
-    let admin = Viewer::Operator {
-        tenant: mooring_core::DEFAULT_TENANT_ID.into(),
-        admin: true,
-    };
-    let pod = products::create(
-        db,
-        &admin,
-        "op",
-        ProductInput {
-            name: Some("CloudPod Mini".into()),
-            kind: Some("cloudpod".into()),
-            sku: Some("CPOD".into()),
-            billing_cycles: Some(vec![PriceInput {
-                cycle: "monthly".into(),
-                price: "9.99".parse().unwrap(),
-                currency: currency.into(),
-            }]),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let cust = customers::create(
-        db,
-        &admin,
-        "op",
-        CustomerInput {
-            name: Some(name.into()),
-            email: Some(email.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let (_, inv) = orders::create(
-        db,
-        &admin,
-        "op",
-        OrderInput {
-            customer_id: Some(cust.id.clone()),
-            items: vec![ItemInput {
-                product_id: pod.id.clone(),
-                billing_cycle: "monthly".into(),
-                quantity: None,
-                addons: vec![],
-            }],
-            coupon_code: None,
-            currency: None,
-        },
-    )
-    .await
-    .unwrap();
+    use mooring_core::{billing::products::PriceInput, testkit::shop};
+    let admin = shop::admin();
+    let mut input = shop::monthly("CloudPod Mini", "cloudpod", "CPOD", "9.99");
+    input.billing_cycles = Some(vec![PriceInput {
+        cycle: "monthly".into(),
+        price: "9.99".parse().unwrap(),
+        currency: currency.into(),
+    }]);
+    let pod = shop::product(db, &admin, input).await;
+    let cust = shop::customer(db, &admin, name, email).await;
+    let (_, inv, _) = shop::order(db, &admin, &cust.id, &pod.id).await;
     (admin, pod.id, cust.id, inv)
 }
 
