@@ -274,3 +274,58 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    async fn a_session_is_written_when_it_changes_or_its_deadline_moves_a_minute(db: Db) {
+        let id = admin(&db).await;
+        let store = SqlSessionStore::new(db.clone());
+        let start = time::OffsetDateTime::now_utc() + time::Duration::hours(12);
+        let mut rec = Record {
+            id: Default::default(),
+            data: [(session_store::USER_KEY.to_string(), serde_json::json!(id))]
+                .into_iter()
+                .collect(),
+            expiry_date: start,
+        };
+        store.create(&mut rec).await.unwrap();
+        let stored = || async {
+            sqlx::query_as::<_, (String, String)>("SELECT data, expires_at FROM sessions")
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        };
+        let first = stored().await;
+        // A request a few seconds later: its deadline moves a little, nothing is written.
+        let mut next = store.load(&rec.id).await.unwrap().unwrap();
+        next.expiry_date = start + time::Duration::seconds(10);
+        store.save(&next).await.unwrap();
+        assert_eq!(
+            stored().await,
+            first,
+            "no write for a deadline moved by 10 s"
+        );
+        // Two minutes on, the deadline is written.
+        next.expiry_date = start + time::Duration::minutes(2);
+        store.save(&next).await.unwrap();
+        let moved = stored().await;
+        assert_ne!(
+            moved.1, first.1,
+            "the deadline moved by two minutes is written"
+        );
+        // Changed data is written at once.
+        next.data.insert("theme".into(), serde_json::json!("dark"));
+        store.save(&next).await.unwrap();
+        assert!(stored().await.0.contains("dark"));
+        // Another process (a store that never read the row) writes what it saves.
+        let other = SqlSessionStore::new(db.clone());
+        next.expiry_date += time::Duration::seconds(5);
+        other.save(&next).await.unwrap();
+        let loaded = store.load(&rec.id).await.unwrap().unwrap();
+        assert!((loaded.expiry_date - next.expiry_date).abs() < time::Duration::milliseconds(1));
+        // A session ended elsewhere is not brought back by a save that changes nothing.
+        session_store::end_all_for_user(&db, &id).await.unwrap();
+        next.expiry_date += time::Duration::seconds(1);
+        store.save(&next).await.unwrap();
+        assert_eq!(store.load(&rec.id).await.unwrap(), None);
+    }
+);

@@ -22,15 +22,71 @@ pub const USER_KEY: &str = "user_id";
 pub const SIGNED_IN_AT_KEY: &str = "signed_in_at";
 
 /// A `tower-sessions` store on [`Db`].
+///
+/// Every request "saves" its session (the idle deadline moves), but a save
+/// writes only when the data changed or the deadline moved by more than
+/// [`DEADLINE_SLACK`] since the row was read or written here: a busy session
+/// costs a write about once a minute, not one per request.
 #[derive(Debug, Clone)]
 pub struct SqlSessionStore {
     db: Db,
+    /// What each session's row holds, as this process last read or wrote it:
+    /// `(hash of its data, its deadline)`, by row key.
+    seen: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (u64, time::OffsetDateTime)>>,
+    >,
 }
+
+/// How far a session's idle deadline may move before its row is written.
+pub const DEADLINE_SLACK: time::Duration = time::Duration::seconds(60);
+
+/// Sessions remembered at most; past it the memory starts over (a save then
+/// writes once more).
+const SEEN_MAX: usize = 50_000;
 
 impl SqlSessionStore {
     pub fn new(db: Db) -> Self {
-        SqlSessionStore { db }
+        SqlSessionStore {
+            db,
+            seen: Default::default(),
+        }
     }
+
+    fn remember(&self, key: &str, data: &str, deadline: time::OffsetDateTime) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= SEEN_MAX {
+            seen.clear();
+        }
+        seen.insert(key.to_string(), (digest(data), deadline));
+    }
+
+    fn forget(&self, key: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Whether saving `data` with `deadline` would change nothing that matters.
+    fn unchanged(&self, key: &str, data: &str, deadline: time::OffsetDateTime) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(key).is_some_and(|(hash, stored)| {
+            *hash == digest(data) && deadline >= *stored && deadline - *stored < DEADLINE_SLACK
+        })
+    }
+}
+
+fn digest(data: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    h.finish()
+}
+
+/// Session data as stable text (keys sorted), so equal data hashes equally.
+fn encode(record: &Record) -> Result<String> {
+    let sorted: std::collections::BTreeMap<_, _> = record.data.iter().collect();
+    serde_json::to_string(&sorted).map_err(|e| Error::Encode(e.to_string()))
 }
 
 fn key(id: &Id) -> String {
@@ -117,21 +173,23 @@ fn user_of(record: &Record) -> Option<String> {
 impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
         for _ in 0..8 {
-            let data =
-                serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+            let data = encode(record)?;
             let inserted = sqlx::query(
                 "INSERT INTO sessions (id_hash, user_id, data, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(key(&record.id))
             .bind(user_of(record))
-            .bind(data)
+            .bind(&data)
             .bind(clock::now())
             .bind(clock::format(record.expiry_date))
             .execute(self.db.pool())
             .await;
             match inserted {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.remember(&key(&record.id), &data, record.expiry_date);
+                    return Ok(());
+                }
                 Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
                     record.id = Id::default();
                 }
@@ -142,21 +200,26 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
-        let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+        let data = encode(record)?;
+        let row = key(&record.id);
+        if self.unchanged(&row, &data, record.expiry_date) {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, data, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, \
              data = excluded.data, expires_at = excluded.expires_at",
         )
-        .bind(key(&record.id))
+        .bind(&row)
         .bind(user_of(record))
-        .bind(data)
+        .bind(&data)
         .bind(clock::now())
         .bind(clock::format(record.expiry_date))
         .execute(self.db.pool())
         .await
         .map_err(backend)?;
+        self.remember(&row, &data, record.expiry_date);
         Ok(())
     }
 
@@ -169,17 +232,24 @@ impl SessionStore for SqlSessionStore {
         .fetch_optional(self.db.pool())
         .await
         .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            self.forget(&key(id));
+            return Ok(None);
+        };
         let data: String = row.try_get("data").map_err(backend)?;
         let expires_at: String = row.try_get("expires_at").map_err(backend)?;
-        Ok(Some(Record {
+        let record = Record {
             id: *id,
             data: serde_json::from_str(&data).map_err(|e| Error::Decode(e.to_string()))?,
             expiry_date: clock::parse(&expires_at).ok_or_else(|| Error::Decode("expiry".into()))?,
-        }))
+        };
+        // Remember the data as `save` will encode it.
+        self.remember(&key(id), &encode(&record)?, record.expiry_date);
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
+        self.forget(&key(id));
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(key(id))
             .execute(self.db.pool())
