@@ -1,7 +1,7 @@
 //! The admin portal's account and credential pages, driven as a browser
 //! without JavaScript would: plain form posts, redirects, one-time messages.
 
-use crate::common::TestServer;
+use crate::common::{set_cookie, TestServer};
 use mooring_core::{testkit, users};
 use reqwest::{header, redirect::Policy, StatusCode};
 use secrecy::SecretString;
@@ -29,13 +29,7 @@ impl Browser<'_> {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        let cookie = r.headers()[header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = set_cookie(&r);
         Browser { s, c, cookie }
     }
 

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::TestServer;
+use crate::common::{portal_session, TestServer};
 use mooring_core::{
     billing::{customers, invoices},
     cloudpods::{self, PodInput},
@@ -218,28 +218,6 @@ struct Caller {
     name: &'static str,
     bearer: Option<String>,
     cookie: Option<String>,
-}
-
-async fn sign_in(s: &TestServer, email: &str) -> String {
-    let c = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let r = c
-        .post(s.url("/login"))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("email", email), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signing in {email}");
-    r.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 /// What one call came to.
@@ -550,7 +528,7 @@ async fn authorization_walk(t: testkit::TestDb) {
     let eve = Caller {
         name: "other tenant's admin",
         bearer: Some(s.jwt("eve@other.test", PASSWORD).await),
-        cookie: Some(sign_in(&s, "eve@other.test").await),
+        cookie: Some(portal_session(&s, "eve@other.test", PASSWORD).await),
     };
     walk(&s, &eve, &table, &ids, |r| lists(r) || !has_param(r)).await;
     unchanged("the other tenant's admin").await;
@@ -559,7 +537,7 @@ async fn authorization_walk(t: testkit::TestDb) {
     let ann = Caller {
         name: "customer Ann",
         bearer: Some(s.jwt("ann@example.com", PASSWORD).await),
-        cookie: Some(sign_in(&s, "ann@example.com").await),
+        cookie: Some(portal_session(&s, "ann@example.com", PASSWORD).await),
     };
     walk(&s, &ann, &table, &bobs, |r| {
         lists(r)

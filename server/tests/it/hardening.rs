@@ -1,7 +1,7 @@
 //! Attacks and careless clients from the hardening issue (#12), each as a
 //! caller would try it over HTTP.
 
-use crate::common::{call, sold_cloudpod, TestServer};
+use crate::common::{call, set_cookie, sold_cloudpod, TestServer};
 use mooring_core::{
     billing::{customers, Viewer},
     identity::{Principal, Role, Scope, Via},
@@ -217,13 +217,7 @@ async fn edge_refusals() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let cookie = r.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = set_cookie(&r);
     let r = c
         .post(s.url("/api/logout"))
         .header(header::COOKIE, &cookie)
@@ -261,13 +255,7 @@ async fn edge_refusals() {
         .send()
         .await
         .unwrap();
-    let ann_cookie = r.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let ann_cookie = set_cookie(&r);
     let post = |path: &str| {
         c.post(s.url(path))
             .header(header::COOKIE, &ann_cookie)

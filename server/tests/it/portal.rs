@@ -1,6 +1,6 @@
 //! Signing in and out of the portals with plain forms (no JavaScript needed).
 
-use crate::common::TestServer;
+use crate::common::{set_cookie, TestServer};
 use mooring_core::{testkit, users};
 use reqwest::{header, redirect::Policy, StatusCode};
 use secrecy::SecretString;
@@ -97,13 +97,7 @@ async fn portal_flow(t: testkit::TestDb) {
     let r = form_login(&s, &c, EMAIL, PASSWORD, "/admin/system").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/admin/system");
-    let cookie = r.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = set_cookie(&r);
     let r = c
         .get(s.url("/admin"))
         .header(header::COOKIE, &cookie)

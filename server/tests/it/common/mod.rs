@@ -243,3 +243,35 @@ pub async fn call(
         r.json().await.unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// The `name=value` of the cookie an answer sets (the session cookie).
+pub fn set_cookie(r: &reqwest::Response) -> String {
+    r.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Sign in through the portal's form, as a browser would: the session cookie.
+pub async fn portal_session(s: &TestServer, email: &str, password: &str) -> String {
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = c
+        .post(s.url("/login"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "signing in {email}"
+    );
+    set_cookie(&r)
+}
