@@ -177,53 +177,39 @@ pub async fn begin_at(
         let created: String = row.try_get("created_at")?;
         let running = state == "in_progress" && row_locked.as_str() > now_s.as_str();
         let expired = created.as_str() < expired_before.as_str();
-        if expired && !running {
-            // An old key is a new key (the sweep had not come by yet).
-            match take_over(
-                db,
-                scope,
-                key,
-                &old_lease,
-                fingerprint,
-                &lease,
-                &locked_until,
-                &now_s,
-            )
-            .await?
-            {
-                true => return Ok(Begin::Fresh(Guard::new(db, scope, key, lease))),
-                false => continue,
+        // An old key is a new key (the sweep had not come by yet); a fresh
+        // one answers for its first request.
+        if !expired || running {
+            if stored_fp != fingerprint {
+                return Ok(Begin::Mismatch);
             }
+            if state == "done" {
+                let status: Option<i64> = row.try_get("status")?;
+                let headers: Option<String> = row.try_get("headers")?;
+                let body: Option<String> = row.try_get("body")?;
+                let base64: i64 = row.try_get("body_base64")?;
+                let body = body.unwrap_or_default();
+                return Ok(Begin::Replay(StoredResponse {
+                    status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
+                    headers: headers
+                        .as_deref()
+                        .and_then(|h| serde_json::from_str(h).ok())
+                        .unwrap_or_default(),
+                    body: if crate::db::is_set(base64) {
+                        B64.decode(body.as_bytes()).map_err(|e| {
+                            crate::CoreError::Internal(format!("stored idempotent answer: {e}"))
+                        })?
+                    } else {
+                        body.into_bytes()
+                    },
+                }));
+            }
+            if running {
+                return Ok(Begin::InProgress);
+            }
+            // The holder died (its lease ran out): the request runs again.
         }
-        if stored_fp != fingerprint {
-            return Ok(Begin::Mismatch);
-        }
-        if state == "done" {
-            let status: Option<i64> = row.try_get("status")?;
-            let headers: Option<String> = row.try_get("headers")?;
-            let body: Option<String> = row.try_get("body")?;
-            let base64: i64 = row.try_get("body_base64")?;
-            let body = body.unwrap_or_default();
-            return Ok(Begin::Replay(StoredResponse {
-                status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
-                headers: headers
-                    .as_deref()
-                    .and_then(|h| serde_json::from_str(h).ok())
-                    .unwrap_or_default(),
-                body: if crate::db::is_set(base64) {
-                    B64.decode(body.as_bytes()).map_err(|e| {
-                        crate::CoreError::Internal(format!("stored idempotent answer: {e}"))
-                    })?
-                } else {
-                    body.into_bytes()
-                },
-            }));
-        }
-        if running {
-            return Ok(Begin::InProgress);
-        }
-        // The holder died (its lease ran out): the request runs again.
-        match take_over(
+        let took = take_over(
             db,
             scope,
             key,
@@ -233,10 +219,9 @@ pub async fn begin_at(
             &locked_until,
             &now_s,
         )
-        .await?
-        {
-            true => return Ok(Begin::Fresh(Guard::new(db, scope, key, lease))),
-            false => continue,
+        .await?;
+        if took {
+            return Ok(Begin::Fresh(Guard::new(db, scope, key, lease)));
         }
     }
     Ok(Begin::InProgress)

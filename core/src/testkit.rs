@@ -143,6 +143,20 @@ macro_rules! on_both_backends {
     };
 }
 
+/// An admin of the default tenant (user `op`, signed in), as core's
+/// authorization sees one.
+pub fn operator() -> crate::identity::Principal {
+    use crate::identity::{Principal, Role, Scope, Via};
+    Principal {
+        user_id: "op".into(),
+        tenant_id: crate::DEFAULT_TENANT_ID.into(),
+        role: Role::Admin,
+        platform_admin: false,
+        scope: Scope::Admin,
+        via: Via::Session,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

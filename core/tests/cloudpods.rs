@@ -17,7 +17,7 @@ use mooring_core::{
         Viewer,
     },
     cloudpods::{self, lxc, CloudPods, PodInput},
-    identity::{Principal, Role, Scope, Via},
+    identity::Principal,
     jobs::{self, Registry, Worker},
     nodes::{
         keys::Vault,
@@ -30,14 +30,7 @@ use mooring_core::{
 };
 
 fn principal() -> Principal {
-    Principal {
-        user_id: "op".into(),
-        tenant_id: DEFAULT_TENANT_ID.into(),
-        role: Role::Admin,
-        platform_admin: false,
-        scope: Scope::Admin,
-        via: Via::Session,
-    }
+    mooring_core::testkit::operator()
 }
 
 fn admin() -> Viewer {

@@ -12,7 +12,7 @@ use mooring_core::{
     },
     db_test,
     error::field_error,
-    identity::{Principal, Role, Scope, Via},
+    identity::{Principal, Role},
     jobs::{self, JobContext, JobError, JobHandler, NewJob, Registry, Worker},
     users::{self, NewUser},
     CoreError, Db, ViolationKind, DEFAULT_TENANT_ID,
@@ -20,14 +20,7 @@ use mooring_core::{
 use secrecy::SecretString;
 
 fn admin() -> Principal {
-    Principal {
-        user_id: "op".into(),
-        tenant_id: DEFAULT_TENANT_ID.into(),
-        role: Role::Admin,
-        platform_admin: false,
-        scope: Scope::Admin,
-        via: Via::Session,
-    }
+    mooring_core::testkit::operator()
 }
 
 fn billing_admin() -> Viewer {

@@ -10,20 +10,13 @@ use std::sync::{
 use async_trait::async_trait;
 use mooring_core::{
     db_test,
-    identity::{Principal, Role, Scope, Via},
+    identity::Principal,
     jobs::{self, JobContext, JobError, JobHandler, NewJob, Registry, Worker},
     Db, DEFAULT_TENANT_ID,
 };
 
 fn operator() -> Principal {
-    Principal {
-        user_id: "op".into(),
-        tenant_id: DEFAULT_TENANT_ID.into(),
-        role: Role::Admin,
-        platform_admin: false,
-        scope: Scope::Admin,
-        via: Via::Session,
-    }
+    mooring_core::testkit::operator()
 }
 
 /// Two steps; the second fails the way `fail` says, the first `fail_times` attempts.

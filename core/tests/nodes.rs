@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mooring_core::{
-    identity::{Principal, Role, Scope, Via},
+    identity::{Principal, Role},
     jobs::{self, JobContext, JobError, JobHandler, NewJob, Registry, Worker},
     nodes::{
         heartbeat,
@@ -23,14 +23,7 @@ use mooring_core::{
 };
 
 fn admin() -> Principal {
-    Principal {
-        user_id: "op".into(),
-        tenant_id: DEFAULT_TENANT_ID.into(),
-        role: Role::Admin,
-        platform_admin: false,
-        scope: Scope::Admin,
-        via: Via::Session,
-    }
+    mooring_core::testkit::operator()
 }
 
 fn staff() -> Principal {

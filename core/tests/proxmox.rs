@@ -15,7 +15,7 @@ use mooring_core::{
         Viewer,
     },
     cloudpods::{self, CloudPods, PodInput},
-    identity::{Principal, Role, Scope, Via},
+    identity::Principal,
     jobs::{self, Registry, Worker},
     nodes::{
         heartbeat,
@@ -28,14 +28,7 @@ use mooring_core::{
 use mooring_standins::proxmox::ProxmoxStandin;
 
 fn principal() -> Principal {
-    Principal {
-        user_id: "op".into(),
-        tenant_id: DEFAULT_TENANT_ID.into(),
-        role: Role::Admin,
-        platform_admin: false,
-        scope: Scope::Admin,
-        via: Via::Session,
-    }
+    mooring_core::testkit::operator()
 }
 
 fn admin() -> Viewer {

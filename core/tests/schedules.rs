@@ -3,7 +3,7 @@
 use mooring_core::{
     db_test,
     events::{self, EventFilter},
-    identity::{Principal, Role, Scope, Via},
+    identity::{Principal, Role},
     jobs::{
         self,
         schedule::{self, NewSchedule},
@@ -15,14 +15,7 @@ use mooring_core::{
 use time::OffsetDateTime;
 
 fn admin() -> Principal {
-    Principal {
-        user_id: "op".into(),
-        tenant_id: DEFAULT_TENANT_ID.into(),
-        role: Role::Admin,
-        platform_admin: false,
-        scope: Scope::Admin,
-        via: Via::Session,
-    }
+    mooring_core::testkit::operator()
 }
 
 fn every_minute(name: &str) -> NewSchedule {

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use mooring_core::{
-    identity::{Principal, Role, Scope, Via},
+    identity::Principal,
     nodes::{
         keys::Vault,
         servers::{self, Nodes, Server, ServerInput},
@@ -20,14 +20,7 @@ use mooring_core::{
 };
 
 fn admin() -> Principal {
-    Principal {
-        user_id: "op".into(),
-        tenant_id: DEFAULT_TENANT_ID.into(),
-        role: Role::Admin,
-        platform_admin: false,
-        scope: Scope::Admin,
-        via: Via::Session,
-    }
+    mooring_core::testkit::operator()
 }
 
 const T: Duration = Duration::from_secs(20);
