@@ -537,10 +537,13 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(());
     });
+    // The job gauges of /metrics, kept in memory (no query per scrape).
+    let job_metrics = http::metrics::spawn_job_refresh(state.metrics.clone(), db.clone());
     http::launch(listener, http::app(state), async move {
         let _ = http_stop.recv().await;
     })
     .await?;
+    job_metrics.abort();
     if let Some(w) = worker {
         let _ = w.await;
     }

@@ -20,8 +20,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub mailer: Arc<Mailer>,
-    /// This process's HTTP counters (`/metrics`).
-    pub metrics: Arc<crate::http::metrics::HttpMetrics>,
+    /// This process's Prometheus registry (`/metrics`): HTTP counters, job gauges.
+    pub metrics: Arc<crate::http::metrics::Metrics>,
     pub leptos: LeptosOptions,
     pub started: Instant,
     /// Set once an account or token exists: the rustploy bootstrap rule no longer applies.

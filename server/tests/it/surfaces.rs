@@ -362,3 +362,72 @@ async fn metrics_are_exposed_for_prometheus() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_answer_from_memory_when_the_database_is_gone() {
+    let t = mooring_core::testkit::sqlite().await;
+    mooring_core::jobs::enqueue_now(
+        &t.db,
+        mooring_core::jobs::NewJob::new(mooring_core::DEFAULT_TENANT_ID, "site.backup", json!({})),
+    )
+    .await
+    .unwrap();
+    let s = TestServer::start(t).await;
+    s.client.get(s.url("/health")).send().await.unwrap();
+    // The first scrape takes the queue's snapshot (no refresh task runs here).
+    let r = s.client.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("mooring_job_queue_depth 1"));
+    s.db.db.close().await;
+    // Health sees the database gone; the scrape does not read it.
+    let r = s.client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for _ in 0..2 {
+        let r = s.client.get(s.url("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains(
+                "mooring_http_requests_total{route=\"/health\",method=\"GET\",status=\"503\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "mooring_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"}"
+            ),
+            "{text}"
+        );
+        // The gauges are the last snapshot's.
+        assert!(text.contains("mooring_job_queue_depth 1"), "{text}");
+        assert!(
+            text.contains("mooring_jobs{type=\"site.backup\",status=\"queued\"} 1"),
+            "{text}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_without_a_database_still_show_the_http_counters() {
+    let t = mooring_core::testkit::sqlite().await;
+    t.db.close().await;
+    let s = TestServer::start(t).await;
+    s.client.get(s.url("/health")).send().await.unwrap();
+    let r = s.client.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(
+            "mooring_http_requests_total{route=\"/health\",method=\"GET\",status=\"503\"} 1"
+        ),
+        "{text}"
+    );
+    // No snapshot of the queue could be taken: its gauges are left out.
+    assert!(!text.contains("mooring_job_queue_depth"), "{text}");
+    s.stop().await;
+}
