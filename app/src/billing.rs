@@ -307,9 +307,9 @@ pub async fn billing_subscriptions(
 #[server(prefix = "/_fn", endpoint = "billing_payment_mode")]
 pub async fn billing_payment_mode() -> Result<(bool, Option<String>), ServerFnError> {
     caller()?;
-    let ctx = use_context::<crate::server::PortalContext>()
+    let ctx = use_context::<std::sync::Arc<crate::server::PortalContext>>()
         .ok_or_else(|| ServerFnError::new("portal context missing"))?;
-    Ok((ctx.stripe, ctx.payment_instructions))
+    Ok((ctx.stripe, ctx.payment_instructions.clone()))
 }
 
 /// A customer with every field the edit form shows ("" when unset).

@@ -137,7 +137,7 @@ pub async fn nodes_key() -> Result<(String, String), ServerFnError> {
     let p = caller()?.principal();
     p.require_operator("only operators manage servers")
         .map_err(fail)?;
-    let ctx = use_context::<crate::server::PortalContext>()
+    let ctx = use_context::<std::sync::Arc<crate::server::PortalContext>>()
         .ok_or_else(|| ServerFnError::new("portal context missing"))?;
     let key = ctx.nodes.key(&p.tenant_id).await.map_err(fail)?;
     Ok((key.public_openssh, key.fingerprint))

@@ -35,7 +35,7 @@ pub struct SystemReport {
 #[server(prefix = "/_fn", endpoint = "system_status")]
 pub async fn system_status() -> Result<SystemReport, ServerFnError> {
     use mooring_core::health::{check_database, DependencyState};
-    let ctx = use_context::<PortalContext>()
+    let ctx = use_context::<std::sync::Arc<PortalContext>>()
         .ok_or_else(|| ServerFnError::new("portal context missing"))?;
     // Operators only: the same rule as the /admin pages.
     match current_user() {
@@ -192,8 +192,8 @@ pub(crate) fn first_page() -> Result<mooring_core::paging::Page, ServerFnError> 
 
 #[cfg(feature = "ssr")]
 pub(crate) fn db() -> Result<mooring_core::Db, ServerFnError> {
-    use_context::<PortalContext>()
-        .map(|c| c.db)
+    use_context::<std::sync::Arc<PortalContext>>()
+        .map(|c| c.db.clone())
         .ok_or_else(|| ServerFnError::new("portal context missing"))
 }
 

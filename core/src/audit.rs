@@ -285,9 +285,11 @@ pub async fn list(
     };
     let cond = "(tenant_id = $1 OR $2 = 1) AND ($3 = '' OR actor_id = $3) AND ($4 = '' OR action LIKE $4) \
                 AND ($5 = '' OR resource_type = $5) AND ($6 = '' OR resource_id = $6) AND ($7 = '' OR created_at >= $7)";
-    let select =
-        format!("SELECT * FROM audit_events WHERE {cond} ORDER BY seq DESC LIMIT $8 OFFSET $9");
-    let count = format!("SELECT COUNT(*) AS n FROM audit_events WHERE {cond}");
+    let select = format!(
+        "SELECT *, {} FROM audit_events WHERE {cond} ORDER BY seq DESC LIMIT $8 OFFSET $9",
+        crate::paging::TOTAL
+    );
+    let count = format!("SELECT COUNT(*) FROM audit_events WHERE {cond}");
     let args = (
         p.tenant_id.clone(),
         i64::from(p.platform_admin),
@@ -309,17 +311,19 @@ pub async fn list(
         .bind(page.offset)
         .fetch_all(db.pool())
         .await?;
-    let total: i64 = sqlx::query(&count)
-        .bind(&args.0)
-        .bind(args.1)
-        .bind(&args.2)
-        .bind(&args.3)
-        .bind(&args.4)
-        .bind(&args.5)
-        .bind(&args.6)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar(&count)
+            .bind(&args.0)
+            .bind(args.1)
+            .bind(&args.2)
+            .bind(&args.3)
+            .bind(&args.4)
+            .bind(&args.5)
+            .bind(&args.6)
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
     Ok((
         rows.iter().map(row_to_event).collect::<CoreResult<_>>()?,
         total,

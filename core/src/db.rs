@@ -65,6 +65,8 @@ pub struct Db {
     url: std::sync::Arc<str>,
     /// Bumped whenever a job may have become ready (see [`Db::jobs_signal`]).
     jobs_ready: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Accounts, sessions, tokens and keys kept in memory (see [`crate::identity::cache`]).
+    auth: std::sync::Arc<crate::identity::cache::AuthCache>,
 }
 
 /// Shows the backend, the URL without its password, and the pool's size.
@@ -154,7 +156,19 @@ impl Db {
             backend,
             url: url.into(),
             jobs_ready: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            auth: crate::identity::cache::AuthCache::new(backend),
         })
+    }
+
+    /// The identity cache without starting its tasks.
+    pub(crate) fn auth_idle(&self) -> &crate::identity::cache::AuthCache {
+        &self.auth
+    }
+
+    /// This pool's identity cache (its listener starts on first use).
+    pub fn auth(&self) -> &crate::identity::cache::AuthCache {
+        self.auth.start(self);
+        &self.auth
     }
 
     /// The URL this pool connects to (for a PostgreSQL `LISTEN` connection).
@@ -225,7 +239,13 @@ impl Db {
         }
     }
 
+    /// Write what is pending (uses of tokens and keys), stop the identity
+    /// listener, and close the pool.
     pub async fn close(&self) {
+        if let Err(e) = crate::identity::cache::flush_usage(self).await {
+            tracing::warn!(error = %e, "could not record the last uses of tokens and keys");
+        }
+        self.auth.shut_down();
         self.pool.close().await;
     }
 }
@@ -499,6 +519,7 @@ mod tests {
             backend: Backend::Postgres,
             url: url.into(),
             jobs_ready: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            auth: crate::identity::cache::AuthCache::new(Backend::Postgres),
         };
         let dbg = format!("{db:?}");
         assert!(

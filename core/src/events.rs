@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use crate::paging::TOTAL;
 use crate::{clock, identity::Principal, paging::Page, CoreResult, Db};
 
 pub const SOURCES: [&str; 4] = ["queue", "provisioning", "scheduler", "node"];
@@ -101,7 +102,7 @@ pub async fn list(
         "(tenant_id = $1 OR $2 = 1) AND ($3 = '' OR source = $3) AND ($4 = '' OR level = $4) \
                 AND ($5 = '' OR created_at >= $5)";
     let rows = sqlx::query(&format!(
-        "SELECT * FROM system_events WHERE {cond} ORDER BY created_at DESC, id LIMIT $6 OFFSET $7"
+        "SELECT *, {TOTAL} FROM system_events WHERE {cond} ORDER BY created_at DESC, id LIMIT $6 OFFSET $7"
     ))
     .bind(&p.tenant_id)
     .bind(i64::from(p.platform_admin))
@@ -112,7 +113,7 @@ pub async fn list(
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 =
+    let total = crate::paging::total(&rows, page, || async {
         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM system_events WHERE {cond}"))
             .bind(&p.tenant_id)
             .bind(i64::from(p.platform_admin))
@@ -120,7 +121,9 @@ pub async fn list(
             .bind(&level)
             .bind(&since)
             .fetch_one(db.pool())
-            .await?;
+            .await
+    })
+    .await?;
     let items = rows
         .iter()
         .map(|r| {

@@ -4,6 +4,25 @@ use serde::Deserialize;
 
 use crate::CoreResult;
 
+/// Added to a list's `SELECT`: each row also carries how many rows the
+/// `WHERE` matches in all, so a page and its total take one query.
+pub const TOTAL: &str = "COUNT(*) OVER () AS total_rows";
+
+/// The total of rows selected with [`TOTAL`]. An empty page past the first
+/// carries none, so then `count` asks the database.
+pub async fn total<F, Fut>(rows: &[sqlx::any::AnyRow], page: Page, count: F) -> CoreResult<i64>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<i64, sqlx::Error>>,
+{
+    use sqlx::Row;
+    match rows.first() {
+        Some(r) => Ok(r.try_get("total_rows")?),
+        None if page.offset == 0 => Ok(0),
+        None => Ok(count().await?),
+    }
+}
+
 /// `?page=&pageSize=` as clients send them.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::paging::TOTAL;
 use crate::{
     audit::{self, NewEvent},
     clock,
@@ -52,14 +53,19 @@ pub fn slugify(name: &str) -> String {
 
 pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<Tenant>, i64)> {
     p.require_platform_admin("only platform admins manage tenants")?;
-    let rows = sqlx::query("SELECT * FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2")
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(db.pool())
-        .await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-        .fetch_one(db.pool())
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT *, {TOTAL} FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2"
+    ))
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(db.pool())
+    .await?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
     Ok((
         rows.iter().map(row_to_tenant).collect::<CoreResult<_>>()?,
         total,

@@ -3,6 +3,7 @@
 use secrecy::SecretString;
 use sqlx::Row;
 
+use crate::paging::TOTAL;
 use crate::{clock, password, CoreError, CoreResult, Db, DEFAULT_TENANT_ID};
 
 /// What [`ensure_admin`] did.
@@ -103,6 +104,7 @@ pub async fn ensure_admin(db: &Db, email: &str, pw: SecretString) -> CoreResult<
         }
     };
     tx.commit().await?;
+    db.auth().clear();
     Ok(outcome)
 }
 
@@ -186,7 +188,7 @@ pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<UserVie
     p.require_operator("operators only")?;
     let all = i64::from(p.platform_admin);
     let rows = sqlx::query(&format!(
-        "SELECT {VIEW_COLUMNS} FROM users WHERE (tenant_id = $1 OR $2 = 1) \
+        "SELECT {VIEW_COLUMNS}, {TOTAL} FROM users WHERE (tenant_id = $1 OR $2 = 1) \
          ORDER BY created_at, id LIMIT $3 OFFSET $4"
     ))
     .bind(&p.tenant_id)
@@ -195,12 +197,14 @@ pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<UserVie
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 =
+    let total = crate::paging::total(&rows, page, || async {
         sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE (tenant_id = $1 OR $2 = 1)")
             .bind(&p.tenant_id)
             .bind(all)
             .fetch_one(db.pool())
-            .await?;
+            .await
+    })
+    .await?;
     Ok((
         rows.iter().map(row_to_view).collect::<CoreResult<_>>()?,
         total,
@@ -329,6 +333,7 @@ pub async fn end_access(db: &Db, user_id: &str) -> CoreResult<()> {
     let mut tx = db.begin_write().await?;
     end_access_in(&mut tx, user_id).await?;
     tx.commit().await?;
+    db.auth().clear();
     Ok(())
 }
 
@@ -422,6 +427,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
+    db.auth().clear();
     get(db, p, id).await
 }
 
@@ -455,6 +461,7 @@ pub async fn delete(db: &Db, p: &Principal, id: &str, ip: Option<String>) -> Cor
     )
     .await?;
     tx.commit().await?;
+    db.auth().clear();
     Ok(())
 }
 
@@ -500,6 +507,7 @@ pub async fn change_own_password(
     )
     .await?;
     tx.commit().await?;
+    db.auth().clear();
     Ok(Ok(()))
 }
 
@@ -524,5 +532,6 @@ pub async fn end_sessions_of(
     )
     .await?;
     tx.commit().await?;
+    db.auth().clear();
     Ok(())
 }

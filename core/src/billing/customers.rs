@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::Viewer;
+use crate::paging::TOTAL;
 use crate::{
     audit, clock, error::field_error, paging::Page, users::normalize_email, CoreError, CoreResult,
     Db,
@@ -138,7 +139,7 @@ pub async fn list(
     let cond =
         "tenant_id = $1 AND ($2 = '' OR id = $2) AND (LOWER(name) LIKE $3 OR LOWER(email) LIKE $3)";
     let rows = sqlx::query(&format!(
-        "SELECT * FROM customers WHERE {cond} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
+        "SELECT *, {TOTAL} FROM customers WHERE {cond} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
     ))
     .bind(v.tenant())
     .bind(only)
@@ -147,12 +148,15 @@ pub async fn list(
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM customers WHERE {cond}"))
-        .bind(v.tenant())
-        .bind(only)
-        .bind(&like)
-        .fetch_one(db.pool())
-        .await?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM customers WHERE {cond}"))
+            .bind(v.tenant())
+            .bind(only)
+            .bind(&like)
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
     Ok((
         rows.iter()
             .map(row_to_customer)

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 use super::{amount, customers::Customer, money, pricing::Priced, subscriptions, Viewer};
+use crate::paging::TOTAL;
 use crate::{audit, clock, error::field_error, paging::Page, CoreError, CoreResult, Db};
 
 pub const STATUSES: [&str; 4] = ["unpaid", "paid", "cancelled", "refunded"];
@@ -228,8 +229,8 @@ pub async fn list(
         (None, asked) => asked.unwrap_or_default().to_string(),
     };
     let cond = "tenant_id = $1 AND ($2 = '' OR customer_id = $2) AND ($3 = '' OR status = $3)";
-    let ids: Vec<String> = sqlx::query_scalar(&format!(
-        "SELECT id FROM invoices WHERE {cond} ORDER BY number DESC LIMIT $4 OFFSET $5"
+    let rows = sqlx::query(&format!(
+        "SELECT id, {TOTAL} FROM invoices WHERE {cond} ORDER BY number DESC LIMIT $4 OFFSET $5"
     ))
     .bind(v.tenant())
     .bind(&customer)
@@ -238,12 +239,19 @@ pub async fn list(
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM invoices WHERE {cond}"))
-        .bind(v.tenant())
-        .bind(&customer)
-        .bind(status)
-        .fetch_one(db.pool())
-        .await?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM invoices WHERE {cond}"))
+            .bind(v.tenant())
+            .bind(&customer)
+            .bind(status)
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
+    let ids = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut conn = db.pool().acquire().await?;
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {

@@ -12,6 +12,7 @@ use super::{
     products::{self, Product},
     tax, Viewer,
 };
+use crate::paging::TOTAL;
 use crate::{audit, clock, error::field_error, CoreError, CoreResult, Db};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -550,7 +551,7 @@ pub async fn list(
         "SELECT o.id, o.customer_id, c.name AS customer_name, o.status, o.currency, o.total, o.coupon_code, \
          o.invoice_id, i.number AS invoice_number, o.created_at, \
          (SELECT description FROM order_items x WHERE x.order_id = o.id ORDER BY position LIMIT 1) AS first_line, \
-         (SELECT COUNT(*) FROM order_items x WHERE x.order_id = o.id) AS line_count \
+         (SELECT COUNT(*) FROM order_items x WHERE x.order_id = o.id) AS line_count, {TOTAL} \
          FROM orders o JOIN customers c ON c.id = o.customer_id LEFT JOIN invoices i ON i.id = o.invoice_id \
          WHERE {filter} ORDER BY o.created_at DESC, o.id LIMIT $4 OFFSET $5"
     ))
@@ -561,12 +562,15 @@ pub async fn list(
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM orders o WHERE {filter}"))
-        .bind(v.tenant())
-        .bind(customer)
-        .bind(status)
-        .fetch_one(db.pool())
-        .await?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM orders o WHERE {filter}"))
+            .bind(v.tenant())
+            .bind(customer)
+            .bind(status)
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
     let list = rows
         .iter()
         .map(|r| {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{money, pricing::CYCLES, Viewer};
+use crate::paging::TOTAL;
 use crate::{audit, clock, error::field_error, paging::Page, CoreError, CoreResult, Db};
 
 pub const KINDS: [&str; 8] = [
@@ -192,7 +193,7 @@ pub async fn list(
     let cond = "tenant_id = $1 AND deleted_at IS NULL AND ($2 = '' OR kind = $2) \
                 AND ($3 = 0 OR status = 'active') AND ($4 = 0 OR kind <> 'addon')";
     let rows = sqlx::query(&format!(
-        "SELECT * FROM products WHERE {cond} ORDER BY name, id LIMIT $5 OFFSET $6"
+        "SELECT *, {TOTAL} FROM products WHERE {cond} ORDER BY name, id LIMIT $5 OFFSET $6"
     ))
     .bind(v.tenant())
     .bind(&kind)
@@ -202,13 +203,16 @@ pub async fn list(
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM products WHERE {cond}"))
-        .bind(v.tenant())
-        .bind(&kind)
-        .bind(i64::from(active_only))
-        .bind(i64::from(f.exclude_addons))
-        .fetch_one(db.pool())
-        .await?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM products WHERE {cond}"))
+            .bind(v.tenant())
+            .bind(&kind)
+            .bind(i64::from(active_only))
+            .bind(i64::from(f.exclude_addons))
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
         items.push(row_to_product(db, r).await?);

@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use super::{invoices::Invoice, pricing, Viewer};
+use crate::paging::TOTAL;
 use crate::{
     audit, clock,
     error::field_error,
@@ -173,7 +174,8 @@ pub async fn list(
     };
     let cond = "s.tenant_id = $1 AND ($2 = '' OR s.customer_id = $2) AND ($3 = '' OR s.status = $3) AND ($4 = '' OR p.kind = $4)";
     let rows = sqlx::query(&format!(
-        "{SELECT} WHERE {cond} ORDER BY s.created_at DESC, s.id LIMIT $5 OFFSET $6"
+        "{} WHERE {cond} ORDER BY s.created_at DESC, s.id LIMIT $5 OFFSET $6",
+        SELECT.replacen(" FROM ", &format!(", {TOTAL} FROM "), 1)
     ))
     .bind(v.tenant())
     .bind(&customer)
@@ -183,14 +185,17 @@ pub async fn list(
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM subscriptions s JOIN products p ON p.id = s.product_id WHERE {cond}"
-    ))
-    .bind(v.tenant())
-    .bind(&customer)
-    .bind(&status)
-    .bind(&kind)
-    .fetch_one(db.pool())
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM subscriptions s JOIN products p ON p.id = s.product_id WHERE {cond}"
+        ))
+        .bind(v.tenant())
+        .bind(&customer)
+        .bind(&status)
+        .bind(&kind)
+        .fetch_one(db.pool())
+        .await
+    })
     .await?;
     Ok((
         rows.iter().map(row_to_sub).collect::<CoreResult<_>>()?,

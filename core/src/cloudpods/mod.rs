@@ -17,6 +17,7 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use self::hypervisor::Power;
+use crate::paging::TOTAL;
 use crate::{
     audit,
     billing::{lifecycle::Provisioner, subscriptions::Subscription, Viewer},
@@ -170,7 +171,7 @@ pub async fn list(
     let status = status.unwrap_or("");
     let filter = "tenant_id = $1 AND ($2 = '' OR customer_id = $2) AND ($3 = '' OR status = $3)";
     let rows = sqlx::query(&format!(
-        "SELECT * FROM cloudpods WHERE {filter} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
+        "SELECT *, {TOTAL} FROM cloudpods WHERE {filter} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
     ))
     .bind(v.tenant())
     .bind(customer)
@@ -179,12 +180,15 @@ pub async fn list(
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM cloudpods WHERE {filter}"))
-        .bind(v.tenant())
-        .bind(customer)
-        .bind(status)
-        .fetch_one(db.pool())
-        .await?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM cloudpods WHERE {filter}"))
+            .bind(v.tenant())
+            .bind(customer)
+            .bind(status)
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
     Ok((
         rows.iter().map(row_to_pod).collect::<CoreResult<_>>()?,
         total,

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::{
     tokens::{hash_token, random_token},
-    user_by_id, Principal, Role, Scope, Via,
+    Principal, Role, Scope, Via,
 };
 use crate::{
     audit::{self, NewEvent},
@@ -236,6 +236,7 @@ pub async fn create(
 /// Tokens `caller` may see: its own personal tokens, and (admins) the
 /// tenant's service tokens. Revoked tokens are not listed.
 pub async fn list(db: &Db, caller: &Principal) -> CoreResult<Vec<AccessToken>> {
+    super::cache::flush_usage(db).await?;
     let rows = sqlx::query(
         "SELECT * FROM access_tokens WHERE tenant_id = $1 AND revoked_at IS NULL \
          AND (user_id = $2 OR (kind = 'service' AND $3 = 1)) ORDER BY created_at, id",
@@ -271,68 +272,98 @@ pub async fn revoke(db: &Db, caller: &Principal, id: &str, ip: Option<String>) -
     )
     .await?;
     tx.commit().await?;
+    db.auth().clear();
     Ok(())
+}
+
+/// A token's row as authentication needs it.
+#[derive(Debug)]
+struct TokenRow {
+    id: String,
+    tenant_id: String,
+    /// Who it acts as: its owner (personal) or its creator (service).
+    acting: Option<String>,
+    scope: Scope,
+    expires_at: Option<String>,
+    revoked: bool,
+}
+
+async fn token_row(db: &Db, hash: &str) -> CoreResult<Option<std::sync::Arc<TokenRow>>> {
+    use super::cache::Kind;
+    let cache = db.auth();
+    if let Some(t) = cache.get::<TokenRow>(Kind::Token, hash) {
+        return Ok(Some(t));
+    }
+    let ticket = cache.ticket();
+    let row = sqlx::query(
+        "SELECT id, tenant_id, user_id, created_by, scopes, expires_at, revoked_at \
+         FROM access_tokens WHERE token_hash = $1",
+    )
+    .bind(hash)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let scopes: String = row.try_get("scopes")?;
+    let t = std::sync::Arc::new(TokenRow {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        acting: row
+            .try_get::<Option<String>, _>("user_id")?
+            .or(row.try_get("created_by")?),
+        scope: scopes
+            .split(',')
+            .filter_map(|s| parse_scope(s).ok())
+            .max()
+            .unwrap_or(Scope::Read),
+        expires_at: row.try_get("expires_at")?,
+        revoked: row.try_get::<Option<String>, _>("revoked_at")?.is_some(),
+    });
+    cache.put(ticket, Kind::Token, hash, t.clone());
+    Ok(Some(t))
 }
 
 /// The principal a presented token stands for, if it is live.
 pub async fn authenticate(db: &Db, secret: &str) -> CoreResult<Option<Principal>> {
-    let row = sqlx::query(
-        "SELECT id, tenant_id, user_id, created_by, scopes, expires_at, last_used_at, revoked_at \
-         FROM access_tokens WHERE token_hash = $1",
-    )
-    .bind(hash_token(secret))
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let now = OffsetDateTime::now_utc();
-    let revoked: Option<String> = row.try_get("revoked_at")?;
-    let expires: Option<String> = row.try_get("expires_at")?;
-    if revoked.is_some()
-        || expires
-            .as_deref()
-            .is_some_and(|e| e <= clock::format(now).as_str())
-    {
+    let Some(t) = token_row(db, &hash_token(secret)).await? else {
+        return Ok(None);
+    };
+    let now = clock::now();
+    if t.revoked || t.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
         return Ok(None);
     }
-    let scopes: String = row.try_get("scopes")?;
-    let scope = scopes
-        .split(',')
-        .filter_map(|s| parse_scope(s).ok())
-        .max()
-        .unwrap_or(Scope::Read);
-    let tenant_id: String = row.try_get("tenant_id")?;
-    let acting: Option<String> = row
-        .try_get::<Option<String>, _>("user_id")?
-        .or(row.try_get("created_by")?);
-    let mut principal = match acting {
+    let mut principal = match &t.acting {
         // A personal token acts as its owner; a service token as its creator.
-        Some(id) => match user_by_id(db, &id).await? {
-            Some(user) if user.active => Principal::for_user(&user, Via::AccessToken, scope),
+        Some(id) => match super::cached_user(db, id).await? {
+            Some(user) if user.active => Principal::for_user(&user, Via::AccessToken, t.scope),
             _ => return Ok(None),
         },
         // A service token made in bootstrap mode acts for the tenant itself.
         None => Principal {
             user_id: String::new(),
-            tenant_id: tenant_id.clone(),
+            tenant_id: t.tenant_id.clone(),
             role: Role::Admin,
             platform_admin: false,
-            scope,
+            scope: t.scope,
             via: Via::AccessToken,
         },
     };
-    principal.tenant_id = tenant_id;
-    // Remember use, at most once a minute per token (not a write per request).
-    let id: String = row.try_get("id")?;
-    let last: Option<String> = row.try_get("last_used_at")?;
-    let stale = clock::format(now - time::Duration::minutes(1));
-    if last.as_deref().is_none_or(|l| l < stale.as_str()) {
-        sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(clock::format(now))
-            .bind(&id)
-            .execute(db.pool())
-            .await?;
-    }
+    principal.tenant_id = t.tenant_id.clone();
+    // Remembered in memory and written in batches (see `cache`).
+    db.auth().note_use(super::cache::Used::Token, &t.id);
     Ok(Some(principal))
+}
+
+/// Record that token `id` was last used `at` (never moving it back).
+pub(crate) async fn note_use(pool: &sqlx::AnyPool, id: &str, at: &str) -> CoreResult<()> {
+    sqlx::query(
+        "UPDATE access_tokens SET last_used_at = $1 WHERE id = $2 \
+         AND (last_used_at IS NULL OR last_used_at < $1)",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Whether any token exists (the rustploy bootstrap rule).

@@ -90,6 +90,7 @@ pub async fn create(
 
 /// The live keys of a tenant.
 pub async fn list(db: &Db, tenant_id: &str) -> CoreResult<Vec<ApiKey>> {
+    super::cache::flush_usage(db).await?;
     let rows = sqlx::query(
         "SELECT * FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
     )
@@ -129,35 +130,64 @@ pub async fn revoke(
     )
     .await?;
     tx.commit().await?;
+    db.auth().clear();
     Ok(())
+}
+
+/// A key's row as authentication needs it.
+#[derive(Debug)]
+struct KeyRow {
+    id: String,
+    tenant_id: String,
 }
 
 /// The principal a presented key stands for: the tenant itself, with full scope.
 pub async fn authenticate(db: &Db, secret: &str) -> CoreResult<Option<Principal>> {
-    let row = sqlx::query("SELECT id, tenant_id, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-        .bind(hash_token(secret))
-        .fetch_optional(db.pool())
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let id: String = row.try_get("id")?;
-    let last: Option<String> = row.try_get("last_used_at")?;
-    let now = time::OffsetDateTime::now_utc();
-    let stale = clock::format(now - time::Duration::minutes(1));
-    if last.as_deref().is_none_or(|l| l < stale.as_str()) {
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-            .bind(clock::format(now))
-            .bind(&id)
-            .execute(db.pool())
+    use super::cache::Kind;
+    let hash = hash_token(secret);
+    let cache = db.auth();
+    let key = match cache.get::<KeyRow>(Kind::Key, &hash) {
+        Some(k) => k,
+        None => {
+            let ticket = cache.ticket();
+            let row = sqlx::query(
+                "SELECT id, tenant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(&hash)
+            .fetch_optional(db.pool())
             .await?;
-    }
+            let Some(row) = row else { return Ok(None) };
+            let k = std::sync::Arc::new(KeyRow {
+                id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+            });
+            cache.put(ticket, Kind::Key, &hash, k.clone());
+            k
+        }
+    };
+    // Remembered in memory and written in batches (see `cache`).
+    cache.note_use(super::cache::Used::Key, &key.id);
     Ok(Some(Principal {
         user_id: String::new(),
-        tenant_id: row.try_get("tenant_id")?,
+        tenant_id: key.tenant_id.clone(),
         role: Role::Admin,
         platform_admin: false,
         scope: Scope::Admin,
         via: Via::ApiKey,
     }))
+}
+
+/// Record that key `id` was last used `at` (never moving it back).
+pub(crate) async fn note_use(pool: &sqlx::AnyPool, id: &str, at: &str) -> CoreResult<()> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+         AND (last_used_at IS NULL OR last_used_at < $1)",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 fn actor(p: &Principal) -> Option<&str> {

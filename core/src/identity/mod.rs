@@ -5,6 +5,7 @@
 
 pub mod access_tokens;
 pub mod api_keys;
+pub mod cache;
 pub mod login;
 pub mod refresh;
 pub mod reset;
@@ -192,6 +193,24 @@ pub async fn user_by_id(db: &Db, id: &str) -> CoreResult<Option<User>> {
         .fetch_optional(db.pool())
         .await?;
     row.as_ref().map(row_to_user).transpose()
+}
+
+/// The account with this id as authentication needs it (no password hash),
+/// from the identity cache when it holds it.
+pub async fn cached_user(db: &Db, id: &str) -> CoreResult<Option<std::sync::Arc<User>>> {
+    use cache::Kind;
+    let cache = db.auth();
+    if let Some(u) = cache.get::<User>(Kind::User, id) {
+        return Ok(Some(u));
+    }
+    let ticket = cache.ticket();
+    let Some(mut user) = user_by_id(db, id).await? else {
+        return Ok(None);
+    };
+    user.password_hash = String::new();
+    let user = std::sync::Arc::new(user);
+    cache.put(ticket, Kind::User, id, user.clone());
+    Ok(Some(user))
 }
 
 /// The account with this (normalized) email.

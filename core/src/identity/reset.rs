@@ -159,5 +159,6 @@ pub async fn confirm(
     )
     .await?;
     tx.commit().await?;
+    db.auth().clear();
     Ok(Ok(()))
 }

@@ -67,6 +67,12 @@ impl SqlSessionStore {
             .remove(key);
     }
 
+    /// Whether the row holds `data` as this process last saw it.
+    fn same_data(&self, key: &str, data: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(key).is_some_and(|(hash, _)| *hash == digest(data))
+    }
+
     /// Whether saving `data` with `deadline` would change nothing that matters.
     fn unchanged(&self, key: &str, data: &str, deadline: time::OffsetDateTime) -> bool {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -97,6 +103,7 @@ fn key(id: &Id) -> String {
 /// shown. Flashes an hour old are dropped.
 pub async fn put_flash(db: &Db, id: &Id, flash: &str) -> crate::CoreResult<()> {
     let now = time::OffsetDateTime::now_utc();
+    db.auth().forget(super::cache::Kind::NoFlash, &key(id));
     sqlx::query("DELETE FROM flashes WHERE created_at < $1")
         .bind(clock::format(now - time::Duration::hours(1)))
         .execute(db.pool())
@@ -113,14 +120,23 @@ pub async fn put_flash(db: &Db, id: &Id, flash: &str) -> crate::CoreResult<()> {
     Ok(())
 }
 
-/// Take session `id`'s flash, once.
+/// Take session `id`'s flash, once. A session known to have none (this
+/// process took its last one and none was left since, here or, on
+/// PostgreSQL, in any process) costs no query.
 pub async fn take_flash(db: &Db, id: &Id) -> crate::CoreResult<Option<String>> {
-    Ok(
-        sqlx::query_scalar("DELETE FROM flashes WHERE session_hash = $1 RETURNING flash")
-            .bind(key(id))
-            .fetch_optional(db.pool())
-            .await?,
-    )
+    use super::cache::Kind;
+    let row = key(id);
+    let cache = db.auth();
+    if cache.get::<()>(Kind::NoFlash, &row).is_some() {
+        return Ok(None);
+    }
+    let ticket = cache.ticket();
+    let flash = sqlx::query_scalar("DELETE FROM flashes WHERE session_hash = $1 RETURNING flash")
+        .bind(&row)
+        .fetch_optional(db.pool())
+        .await?;
+    cache.put(ticket, Kind::NoFlash, &row, std::sync::Arc::new(()));
+    Ok(flash)
 }
 
 /// A secret a flash message shows once (a new token or API key), sealed
@@ -205,6 +221,9 @@ impl SessionStore for SqlSessionStore {
         if self.unchanged(&row, &data, record.expiry_date) {
             return Ok(());
         }
+        if !self.same_data(&row, &data) {
+            self.db.auth().forget(super::cache::Kind::Session, &row);
+        }
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, data, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -224,16 +243,31 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        use super::cache::Kind;
+        let row_key = key(id);
+        let cache = self.db.auth();
+        if let Some(r) = cache.get::<Record>(Kind::Session, &row_key) {
+            // A copy past its deadline is read again: another process may
+            // have moved the deadline on.
+            if r.expiry_date > time::OffsetDateTime::now_utc() {
+                return Ok(Some(Record {
+                    id: *id,
+                    data: r.data.clone(),
+                    expiry_date: r.expiry_date,
+                }));
+            }
+        }
+        let ticket = cache.ticket();
         let row = sqlx::query(
             "SELECT data, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
         )
-        .bind(key(id))
+        .bind(&row_key)
         .bind(clock::now())
         .fetch_optional(self.db.pool())
         .await
         .map_err(backend)?;
         let Some(row) = row else {
-            self.forget(&key(id));
+            self.forget(&row_key);
             return Ok(None);
         };
         let data: String = row.try_get("data").map_err(backend)?;
@@ -244,12 +278,19 @@ impl SessionStore for SqlSessionStore {
             expiry_date: clock::parse(&expires_at).ok_or_else(|| Error::Decode("expiry".into()))?,
         };
         // Remember the data as `save` will encode it.
-        self.remember(&key(id), &encode(&record)?, record.expiry_date);
+        self.remember(&row_key, &encode(&record)?, record.expiry_date);
+        cache.put(
+            ticket,
+            Kind::Session,
+            &row_key,
+            std::sync::Arc::new(record.clone()),
+        );
         Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
         self.forget(&key(id));
+        self.db.auth().forget(super::cache::Kind::Session, &key(id));
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(key(id))
             .execute(self.db.pool())
@@ -261,11 +302,13 @@ impl SessionStore for SqlSessionStore {
 
 /// End every session of a user (password change, disable, admin action).
 pub async fn end_all_for_user(db: &Db, user_id: &str) -> CoreResult<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+    let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(db.pool())
         .await?
-        .rows_affected())
+        .rows_affected();
+    db.auth().clear();
+    Ok(ended)
 }
 
 /// Remove expired sessions (run periodically).

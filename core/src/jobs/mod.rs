@@ -387,9 +387,11 @@ pub async fn list(
     let cond =
         "(tenant_id = $1 OR $2 = 1) AND ($3 = '' OR status = $3) AND ($4 = '' OR kind = $4) \
                 AND ($5 = '' OR target_id = $5)";
-    let select =
-        format!("SELECT * FROM jobs WHERE {cond} ORDER BY created_at DESC, id LIMIT $6 OFFSET $7");
-    let count = format!("SELECT COUNT(*) AS n FROM jobs WHERE {cond}");
+    let select = format!(
+        "SELECT *, {} FROM jobs WHERE {cond} ORDER BY created_at DESC, id LIMIT $6 OFFSET $7",
+        crate::paging::TOTAL
+    );
+    let count = format!("SELECT COUNT(*) FROM jobs WHERE {cond}");
     let (status, kind, target) = (
         f.status.clone().unwrap_or_default(),
         f.kind.clone().unwrap_or_default(),
@@ -406,15 +408,17 @@ pub async fn list(
         .bind(page.offset)
         .fetch_all(db.pool())
         .await?;
-    let total: i64 = sqlx::query(&count)
-        .bind(&p.tenant_id)
-        .bind(all)
-        .bind(&status)
-        .bind(&kind)
-        .bind(&target)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar(&count)
+            .bind(&p.tenant_id)
+            .bind(all)
+            .bind(&status)
+            .bind(&kind)
+            .bind(&target)
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
     Ok((
         rows.iter().map(row_to_job).collect::<CoreResult<_>>()?,
         total,

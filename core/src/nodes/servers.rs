@@ -12,6 +12,7 @@ use super::{
     proxmox::{HypervisorInput, PodNetwork, ProxmoxConfig, Pve},
     ssh::{self, Cmd, NodeError, Output, Pool, Stream, Target},
 };
+use crate::paging::TOTAL;
 use crate::{
     audit, clock,
     error::field_error,
@@ -241,18 +242,21 @@ pub struct ServerInput {
 /// The tenant's servers, by name.
 pub async fn list(db: &Db, p: &Principal, page: Page) -> CoreResult<(Vec<Server>, i64)> {
     p.require_operator("only operators see servers")?;
-    let rows = sqlx::query(
-        "SELECT * FROM servers WHERE tenant_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT *, {TOTAL} FROM servers WHERE tenant_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3",
+    ))
     .bind(&p.tenant_id)
     .bind(page.limit)
     .bind(page.offset)
     .fetch_all(db.pool())
     .await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE tenant_id = $1")
-        .bind(&p.tenant_id)
-        .fetch_one(db.pool())
-        .await?;
+    let total = crate::paging::total(&rows, page, || async {
+        sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE tenant_id = $1")
+            .bind(&p.tenant_id)
+            .fetch_one(db.pool())
+            .await
+    })
+    .await?;
     Ok((
         rows.iter().map(row_to_server).collect::<CoreResult<_>>()?,
         total,

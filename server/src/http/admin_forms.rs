@@ -32,7 +32,10 @@ use crate::state::AppState;
 pub const FLASH_KEY: &str = "flash";
 
 /// The signed-in person posting an admin form (the guard let them in).
-pub struct PortalCaller(pub Principal, pub Box<mooring_core::identity::User>);
+pub struct PortalCaller(
+    pub Principal,
+    pub std::sync::Arc<mooring_core::identity::User>,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for PortalCaller {
     type Rejection = Response;

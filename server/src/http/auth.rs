@@ -93,7 +93,7 @@ pub enum Auth {
     Anonymous,
     Principal(Principal),
     /// A principal that is a person, with the account (for pages that show it).
-    User(Principal, Box<identity::User>),
+    User(Principal, std::sync::Arc<identity::User>),
     /// A credential was sent but is not valid (expired, revoked, forged).
     Invalid(ApiError),
 }
@@ -119,11 +119,8 @@ fn unauthorized(code: &'static str, message: &str) -> ApiError {
 }
 
 async fn principal_for_user(state: &AppState, user_id: &str, via: Via) -> Result<Auth, ApiError> {
-    match identity::user_by_id(&state.db, user_id).await? {
-        Some(u) if u.active => Ok(Auth::User(
-            Principal::for_user(&u, via, Scope::Admin),
-            Box::new(u),
-        )),
+    match identity::cached_user(&state.db, user_id).await? {
+        Some(u) if u.active => Ok(Auth::User(Principal::for_user(&u, via, Scope::Admin), u)),
         _ => Ok(Auth::Invalid(unauthorized(
             "account_unavailable",
             "this account no longer exists or is disabled",

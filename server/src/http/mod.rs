@@ -29,7 +29,7 @@ pub mod servers;
 pub mod system;
 pub mod tokens;
 
-use std::{future::Future, net::SocketAddr, path::PathBuf};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use axum::{
     body::Body,
@@ -332,7 +332,7 @@ pub fn routes() -> RouteTable<AppState> {
 
 /// The whole application: API surfaces, contracts, static assets, portals.
 pub fn app(state: AppState) -> Router {
-    let portal = PortalContext {
+    let portal = Arc::new(PortalContext {
         db: state.db.clone(),
         started: state.started,
         stripe: state.config.stripe().is_some(),
@@ -342,7 +342,7 @@ pub fn app(state: AppState) -> Router {
                 "Pay by bank transfer and quote the invoice number; the invoice is marked paid when the money arrives.".to_string()
             })
         }),
-    };
+    });
     let provide = move || provide_context(portal.clone());
     let options = state.leptos.clone();
     let pages = generate_route_list(App);
