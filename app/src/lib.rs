@@ -43,8 +43,21 @@ use pages::{
 /// The URL prefix of server functions. `/api` belongs to the JSON API surfaces.
 pub const SERVER_FN_PREFIX: &str = "/_fn";
 
+/// The stylesheet's URL. The server names the bundle by its content hash:
+/// `output_name` `mooring-frontend.<hash>` (from which Leptos derives the
+/// script and WASM URLs) goes with `mooring.<hash>.css`; an unhashed
+/// `output_name` with the plain `mooring.css`.
+pub fn stylesheet_href(options: &LeptosOptions) -> String {
+    let pkg = &options.site_pkg_dir;
+    match options.output_name.rsplit_once('.') {
+        Some((_, hash)) => format!("/{pkg}/mooring.{hash}.css"),
+        None => format!("/{pkg}/mooring.css"),
+    }
+}
+
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let stylesheet = stylesheet_href(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -52,7 +65,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
-                <link rel="stylesheet" href="/pkg/mooring.css"/>
+                <link rel="stylesheet" href=stylesheet/>
                 <link rel="icon" href="data:,"/>
                 <HydrationScripts options islands=true/>
                 <MetaTags/>

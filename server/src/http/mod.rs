@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod node_forms;
 pub mod openapi;
+pub mod pkg;
 pub mod portal;
 pub mod routes;
 pub mod servers;
@@ -33,8 +34,8 @@ use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use axum::{
     body::Body,
-    extract::{DefaultBodyLimit, Request, State},
-    http::{header, HeaderValue},
+    extract::{DefaultBodyLimit, Path, Request, State},
+    http::HeaderMap,
     middleware,
     response::{IntoResponse, Response},
     routing::get,
@@ -45,10 +46,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use mooring_app::{server::PortalContext, shell, App};
 use mooring_core::identity::session_store::SqlSessionStore;
 use tokio::net::TcpListener;
-use tower_http::{
-    compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
-    trace::TraceLayer,
-};
+use tower_http::trace::TraceLayer;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 use self::{
@@ -344,17 +342,23 @@ pub fn app(state: AppState) -> Router {
         }),
     });
     let provide = move || provide_context(portal.clone());
+    // The built site, in memory. With a content hash, the pages link the
+    // hashed names: the shell's scripts follow `output_name`, its stylesheet
+    // too (`mooring_app::stylesheet_href`).
+    let mut state = state;
+    let bundle = Arc::new(crate::assets::Bundle::load(
+        &PathBuf::from(state.leptos.site_root.as_ref()).join(state.leptos.site_pkg_dir.as_ref()),
+        &state.leptos.output_name,
+    ));
+    if let Some(hash) = bundle.hash() {
+        state.leptos.output_name = format!("{}.{hash}", state.leptos.output_name).into();
+    }
     let options = state.leptos.clone();
     let pages = generate_route_list(App);
-    let pkg_dir = PathBuf::from(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
-    // No content hashes in the file names, so browsers revalidate every time.
-    let assets = Router::new()
-        .fallback_service(ServeDir::new(pkg_dir))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ))
-        .layer(CompressionLayer::new());
+    let assets = get(move |Path(file): Path<String>, headers: HeaderMap| {
+        let bundle = bundle.clone();
+        async move { pkg::serve(&bundle, &file, &headers).await }
+    });
     let fallback_provide = provide.clone();
     let fallback_options = options.clone();
     let sessions = SessionManagerLayer::new(SqlSessionStore::new(state.db.clone()))
@@ -369,7 +373,7 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .merge(table)
         .route("/openapi/{file}", get(openapi::by_name))
-        .nest("/pkg", assets)
+        .route("/pkg/{*file}", assets)
         .leptos_routes_with_context(&state, pages, provide, {
             let options = options.clone();
             move || shell(options.clone())

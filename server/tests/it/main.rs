@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod admin_forms;
 mod api_keys;
+mod assets;
 mod audit_api;
 mod authz_walk;
 mod billing_api;

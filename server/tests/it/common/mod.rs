@@ -40,7 +40,8 @@ impl TestServer {
         let mailer = config.mailer().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let site = assets::find_site_dir(None).map(|d| d.display().to_string());
+        let site =
+            assets::find_site_dir(config.site_dir.as_deref()).map(|d| d.display().to_string());
         let leptos = LeptosOptions::builder()
             .output_name(assets::OUTPUT_NAME)
             .site_root(site.unwrap_or_else(|| ".".into()))
