@@ -97,13 +97,11 @@ pub async fn viewer(db: &Db, p: &Principal) -> CoreResult<Viewer> {
             admin: p.role == crate::identity::Role::Admin,
         });
     }
-    let customer: Option<String> =
-        sqlx::query_scalar("SELECT customer_id FROM users WHERE id = $1 AND tenant_id = $2")
-            .bind(&p.user_id)
-            .bind(&p.tenant_id)
-            .fetch_optional(db.pool())
-            .await?
-            .flatten();
+    // The account as authentication keeps it (no query on most requests).
+    let customer = crate::identity::cached_user(db, &p.user_id)
+        .await?
+        .filter(|u| u.tenant_id == p.tenant_id)
+        .and_then(|u| u.customer_id.clone());
     match customer {
         Some(customer) => match CustomerId::new(customer) {
             Some(customer) => Ok(Viewer::Customer {

@@ -151,6 +151,9 @@ pub struct User {
     pub role: Role,
     pub platform_admin: bool,
     pub active: bool,
+    /// The customer record a customer's login acts for.
+    #[serde(skip)]
+    pub customer_id: Option<String>,
     #[serde(skip)]
     pub password_hash: String,
 }
@@ -179,12 +182,13 @@ fn row_to_user(r: &sqlx::any::AnyRow) -> CoreResult<User> {
         role: Role::parse(&r.try_get::<String, _>("role")?)?,
         platform_admin: is_set(r.try_get("is_platform_admin")?),
         active: r.try_get::<String, _>("status")? == "active",
+        customer_id: r.try_get("customer_id")?,
         password_hash: r.try_get("password_hash")?,
     })
 }
 
 const USER_COLUMNS: &str =
-    "id, tenant_id, email, name, role, is_platform_admin, status, password_hash";
+    "id, tenant_id, email, name, role, is_platform_admin, status, customer_id, password_hash";
 
 /// The account with this id.
 pub async fn user_by_id(db: &Db, id: &str) -> CoreResult<Option<User>> {

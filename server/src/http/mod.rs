@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod node_forms;
 pub mod openapi;
+pub mod page_cache;
 pub mod pkg;
 pub mod portal;
 pub mod routes;
@@ -398,7 +399,12 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(middleware::from_fn_with_state(state.clone(), portal::guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
-        .layer(sessions);
+        .layer(sessions)
+        // Outside the session: a hit costs no session, credential or render.
+        .layer(middleware::from_fn_with_state(
+            page_cache::SameForEveryone::default(),
+            page_cache::layer,
+        ));
     surface_layers(router, state.config.max_body_bytes).with_state(state)
 }
 

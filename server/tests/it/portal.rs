@@ -172,3 +172,38 @@ async fn the_status_server_function_is_for_operators_only() {
     assert!(!body.contains("sqlite"), "{body}");
     s.stop().await;
 }
+
+/// The anonymous sign-in page is rendered once and served from memory, but
+/// only to visitors it cannot differ for: a query, a cookie or a credential
+/// gets its own rendering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anonymous_sign_in_page_is_kept_only_for_those_it_fits() {
+    let t = testkit::sqlite().await;
+    users::ensure_admin(&t.db, EMAIL, SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let s = TestServer::start(t).await;
+    let c = no_redirects();
+    let page = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().get(header::SET_COOKIE).is_none());
+        let ct = r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(ct.starts_with("text/html"), "{ct}");
+        r.text().await.unwrap()
+    };
+    let first = page(c.get(s.url("/login")).send().await.unwrap()).await;
+    assert!(first.contains("Sign in to Mooring"));
+    let again = page(c.get(s.url("/login")).send().await.unwrap()).await;
+    assert_eq!(first, again);
+    // A query is rendered for itself, not answered with the kept page.
+    let out = page(c.get(s.url("/login?signed_out=1")).send().await.unwrap()).await;
+    assert!(out.contains("You are signed out."));
+    assert!(!again.contains("You are signed out."));
+    // Signing in from the kept page works as from any other.
+    let r = form_login(&s, &c, EMAIL, PASSWORD, "").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/admin");
+}
