@@ -14,7 +14,14 @@ use leptos::prelude::LeptosOptions;
 use mooring_core::{db::DbOptions, users, Db};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{assets, config::Config, contracts::Contract, http, state::AppState, telemetry};
+use crate::{
+    assets,
+    config::Config,
+    contracts::Contract,
+    http,
+    state::{AppState, Services},
+    telemetry,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -505,7 +512,7 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
     let mailer = config.mailer().context("mail")?;
-    let state = AppState {
+    let state = AppState::from(Services {
         db: db.clone(),
         config: Arc::new(config),
         keys: Arc::new(crate::state::Keys::derive(&master)),
@@ -515,7 +522,7 @@ async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         started: Instant::now(),
         bootstrap_closed: Default::default(),
         nodes: nodes_of(&db, &master),
-    };
+    });
     reseal(&db, &state.nodes).await?;
     let url = format!("http://{addr}");
     println!("Mooring is running at {url}  (sign in at {url}/login; Ctrl-C stops it)");

@@ -13,9 +13,36 @@ use mooring_core::{identity::tokens::derive_key, mail::Mailer};
 
 use crate::config::{Config, MasterKey};
 
-/// Shared state of one server process. Cheap to clone.
+/// Shared state of one server process: one pointer, so the copy each
+/// middleware and handler takes costs a reference count, not a field-by-field
+/// clone. Reads go through to [`Services`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl From<Services> for AppState {
+    fn from(s: Services) -> AppState {
+        AppState(Arc::new(s))
+    }
+}
+
+impl AppState {
+    /// Change the state before it is shared (at start-up).
+    pub fn edit(&mut self) -> &mut Services {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// What every request handler can reach (see [`AppState`]).
+#[derive(Clone)]
+pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,

@@ -352,7 +352,8 @@ pub fn app(state: AppState) -> Router {
         &state.leptos.output_name,
     ));
     if let Some(hash) = bundle.hash() {
-        state.leptos.output_name = format!("{}.{hash}", state.leptos.output_name).into();
+        let hashed = format!("{}.{hash}", state.leptos.output_name);
+        state.edit().leptos.output_name = hashed.into();
     }
     let options = state.leptos.clone();
     let pages = generate_route_list(App);

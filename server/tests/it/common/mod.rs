@@ -9,7 +9,7 @@ use mooring_server::{
     assets,
     config::{Config, MasterKey},
     http,
-    state::{AppState, Keys},
+    state::{AppState, Keys, Services},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -50,7 +50,7 @@ impl TestServer {
             .build();
         let nodes =
             mooring_server::cli::nodes_of(&db.db, &MasterKey::from_hex(&"ab".repeat(32)).unwrap());
-        let state = AppState {
+        let state = AppState::from(Services {
             db: db.db.clone(),
             config: Arc::new(config),
             keys: Arc::new(Keys::derive(
@@ -62,7 +62,7 @@ impl TestServer {
             started: Instant::now(),
             bootstrap_closed: Default::default(),
             nodes: nodes.clone(),
-        };
+        });
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(http::launch(listener, http::app(state), async move {
             let _ = rx.await;
