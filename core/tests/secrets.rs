@@ -351,6 +351,7 @@ async fn debug_redacts_secrets() {
         role: Role::Admin,
         platform_admin: false,
         active: true,
+        customer_id: None,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$hunter2hash".into(),
     };
     let dbg = format!("{user:?}");
