@@ -101,8 +101,16 @@ async function flow(browser: Browser, page: Page, info: TestInfo) {
     await adminRow.getByRole("link", { name: /^pod-/ }).click();
     await expect(page).toHaveURL(/\/admin\/cloudpods\/[0-9a-f-]{36}$/);
     const podUrl = page.url();
-    await page.getByRole("button", { name: /^Suspend / }).click();
-    await expect(page.getByTestId("flash")).toContainText("Suspending");
+    // With JavaScript the page reloads itself as soon as the job ends (the
+    // live job island), which can be before this looks: read the message on
+    // the page the form sent us back to.
+    const [back] = await Promise.all([
+      page.waitForResponse(
+        (r) => r.url() === podUrl && r.request().method() === "GET" && r.request().resourceType() === "document",
+      ),
+      page.getByRole("button", { name: /^Suspend / }).click(),
+    ]);
+    expect(await back.text()).toContain("Suspending");
     await eventually(page, podUrl, async () => {
       await expect(page.getByTestId("cloudpod-status")).toHaveText("suspended");
     });

@@ -117,6 +117,9 @@ pub async fn put_flash(db: &Db, id: &Id, flash: &str) -> crate::CoreResult<()> {
     .bind(clock::format(now))
     .execute(db.pool())
     .await?;
+    // Again once it is stored: a page of the same session that looked
+    // meanwhile may have noted "none" from before the insert.
+    db.auth().forget(super::cache::Kind::NoFlash, &key(id));
     Ok(())
 }
 
@@ -221,7 +224,8 @@ impl SessionStore for SqlSessionStore {
         if self.unchanged(&row, &data, record.expiry_date) {
             return Ok(());
         }
-        if !self.same_data(&row, &data) {
+        let unchanged_data = self.same_data(&row, &data);
+        if !unchanged_data {
             self.db.auth().forget(super::cache::Kind::Session, &row);
         }
         sqlx::query(
@@ -239,6 +243,10 @@ impl SessionStore for SqlSessionStore {
         .await
         .map_err(backend)?;
         self.remember(&row, &data, record.expiry_date);
+        if !unchanged_data {
+            // Again once written: a load that ran meanwhile may hold the old data.
+            self.db.auth().forget(super::cache::Kind::Session, &row);
+        }
         Ok(())
     }
 
@@ -296,6 +304,8 @@ impl SessionStore for SqlSessionStore {
             .execute(self.db.pool())
             .await
             .map_err(backend)?;
+        // Again once deleted: a load that ran meanwhile may have kept the row.
+        self.db.auth().forget(super::cache::Kind::Session, &key(id));
         Ok(())
     }
 }
