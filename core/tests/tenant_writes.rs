@@ -30,12 +30,12 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "the heartbeat job updates the server it was queued for",
     ),
     (
-        "identity/access_tokens.rs",
+        "identity/cache.rs",
         "UPDATE access_tokens SET last_used_at",
         "authentication notes the use of the token it just found by its hash",
     ),
     (
-        "identity/api_keys.rs",
+        "identity/cache.rs",
         "UPDATE api_keys SET last_used_at",
         "authentication notes the use of the key it just found by its hash",
     ),

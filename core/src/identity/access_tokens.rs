@@ -353,19 +353,6 @@ pub async fn authenticate(db: &Db, secret: &str) -> CoreResult<Option<Principal>
     Ok(Some(principal))
 }
 
-/// Record that token `id` was last used `at` (never moving it back).
-pub(crate) async fn note_use(pool: &sqlx::AnyPool, id: &str, at: &str) -> CoreResult<()> {
-    sqlx::query(
-        "UPDATE access_tokens SET last_used_at = $1 WHERE id = $2 \
-         AND (last_used_at IS NULL OR last_used_at < $1)",
-    )
-    .bind(at)
-    .bind(id)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 /// Whether any token exists (the rustploy bootstrap rule).
 pub async fn any_exist(db: &Db) -> CoreResult<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_tokens")

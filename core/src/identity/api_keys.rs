@@ -177,19 +177,6 @@ pub async fn authenticate(db: &Db, secret: &str) -> CoreResult<Option<Principal>
     }))
 }
 
-/// Record that key `id` was last used `at` (never moving it back).
-pub(crate) async fn note_use(pool: &sqlx::AnyPool, id: &str, at: &str) -> CoreResult<()> {
-    sqlx::query(
-        "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
-         AND (last_used_at IS NULL OR last_used_at < $1)",
-    )
-    .bind(at)
-    .bind(id)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 fn actor(p: &Principal) -> Option<&str> {
     (!p.user_id.is_empty()).then_some(p.user_id.as_str())
 }

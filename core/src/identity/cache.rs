@@ -69,6 +69,24 @@ pub(crate) enum Used {
 
 type Value = Arc<dyn std::any::Any + Send + Sync>;
 
+/// One map per [`Kind`], so a lookup by `&str` allocates nothing.
+#[derive(Default)]
+struct Entries([HashMap<String, Entry>; 5]);
+
+impl Entries {
+    fn of(&mut self, kind: Kind) -> &mut HashMap<String, Entry> {
+        &mut self.0[kind as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(HashMap::len).sum()
+    }
+
+    fn clear(&mut self) {
+        self.0.iter_mut().for_each(HashMap::clear);
+    }
+}
+
 struct Entry {
     at: Instant,
     value: Value,
@@ -76,7 +94,7 @@ struct Entry {
 
 /// See the module documentation.
 pub struct AuthCache {
-    entries: Mutex<HashMap<(Kind, String), Entry>>,
+    entries: Mutex<Entries>,
     generation: AtomicU64,
     /// Whether entries may be used: always on SQLite; on PostgreSQL only
     /// while the listener is connected.
@@ -148,8 +166,8 @@ impl AuthCache {
         if !self.is_live() {
             return None;
         }
-        let entries = lock(&self.entries);
-        let e = entries.get(&(kind, key.to_string()))?;
+        let mut entries = lock(&self.entries);
+        let e = entries.of(kind).get(key)?;
         if e.at.elapsed() > self.ttl {
             return None;
         }
@@ -173,8 +191,8 @@ impl AuthCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(
-            (kind, key.to_string()),
+        entries.of(kind).insert(
+            key.to_string(),
             Entry {
                 at: Instant::now(),
                 value,
@@ -186,7 +204,7 @@ impl AuthCache {
     pub(crate) fn forget(&self, kind: Kind, key: &str) {
         let mut entries = lock(&self.entries);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        entries.remove(&(kind, key.to_string()));
+        entries.of(kind).remove(key);
     }
 
     /// Note that a token or key was used now.
@@ -239,14 +257,22 @@ async fn flush_with(cache: &AuthCache, pool: &sqlx::AnyPool) -> CoreResult<()> {
         .into_iter()
         .collect();
     for ((what, id), at) in uses {
-        let done = match what {
-            Used::Token => super::access_tokens::note_use(pool, &id, &at).await,
-            Used::Key => super::api_keys::note_use(pool, &id, &at).await,
+        // Never moving a use back in time.
+        let sql = match what {
+            Used::Token => {
+                "UPDATE access_tokens SET last_used_at = $1 WHERE id = $2 \
+                 AND (last_used_at IS NULL OR last_used_at < $1)"
+            }
+            Used::Key => {
+                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+                 AND (last_used_at IS NULL OR last_used_at < $1)"
+            }
         };
+        let done = sqlx::query(sql).bind(&at).bind(&id).execute(pool).await;
         if let Err(e) = done {
             // Keep it for the next round rather than lose it.
             lock(&cache.uses).entry((what, id)).or_insert(at);
-            return Err(e);
+            return Err(e.into());
         }
     }
     Ok(())
