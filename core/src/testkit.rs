@@ -157,6 +157,21 @@ pub fn operator() -> crate::identity::Principal {
     }
 }
 
+/// The platform admin `ops@example.com` (password "correct horse
+/// battery"), created or reset; returns its id.
+pub async fn ops_admin(db: &crate::Db) -> String {
+    match crate::users::ensure_admin(
+        db,
+        "ops@example.com",
+        secrecy::SecretString::from("correct horse battery"),
+    )
+    .await
+    .expect("create the admin")
+    {
+        crate::users::AdminOutcome::Created { id } | crate::users::AdminOutcome::Reset { id } => id,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -15,16 +15,7 @@ use secrecy::SecretString;
 use tower_sessions_core::{session::Record, SessionStore};
 
 async fn admin(db: &Db) -> String {
-    match users::ensure_admin(
-        db,
-        "ops@example.com",
-        SecretString::from("correct horse battery"),
-    )
-    .await
-    .unwrap()
-    {
-        users::AdminOutcome::Created { id } | users::AdminOutcome::Reset { id } => id,
-    }
+    mooring_core::testkit::ops_admin(db).await
 }
 
 fn pw(s: &str) -> SecretString {

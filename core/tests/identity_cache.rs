@@ -21,16 +21,7 @@ use secrecy::SecretString;
 use tower_sessions_core::{session::Record, SessionStore};
 
 async fn admin(db: &Db) -> Principal {
-    let id = match users::ensure_admin(
-        db,
-        "ops@example.com",
-        SecretString::from("correct horse battery"),
-    )
-    .await
-    .unwrap()
-    {
-        users::AdminOutcome::Created { id } | users::AdminOutcome::Reset { id } => id,
-    };
+    let id = mooring_core::testkit::ops_admin(db).await;
     let u = mooring_core::identity::user_by_id(db, &id)
         .await
         .unwrap()
